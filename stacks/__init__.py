@@ -1,0 +1,1 @@
+"""CDK stacks: thin composers of the constructs in ``stacks/constructs`` (and ``stacks/pipeline``)."""

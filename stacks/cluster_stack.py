@@ -1,0 +1,38 @@
+"""The cluster: VPC, EKS, Karpenter and the vLLM pods' model-read identity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Fn, Stack
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from coldstart import names
+from coldstart.config import AppConfig
+from stacks.cluster_nag import acknowledge_cluster_findings
+from stacks.constructs.eks_cluster import EksCluster
+from stacks.constructs.karpenter import Karpenter
+from stacks.constructs.model_reader import ModelReaderRole
+from stacks.constructs.network import Network
+
+
+class ClusterStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        model_bucket = s3.Bucket.from_bucket_arn(self, "ModelBucket", Fn.import_value(names.EXPORT_MODEL_BUCKET_ARN))
+        network = Network(self, "Network", cidr=config.vpcCidr, max_azs=config.maxAzs, nat_gateways=config.natGateways,
+                          interface_endpoints=config.vpcInterfaceEndpoints, cluster_name=config.clusterName)
+        self.vpc = network.vpc
+        eks_cluster = EksCluster(self, "Eks", config=config, vpc=self.vpc)
+        self.cluster = eks_cluster.cluster
+        self.karpenter = Karpenter(self, "Karpenter", config=config, cluster=self.cluster)
+        self.model_reader = ModelReaderRole(
+            self, "VllmModelReader", cluster_name=self.cluster.cluster_name, cluster_arn=self.cluster.cluster_arn,
+            namespace=config.vllmNamespace, service_account=config.vllmServiceAccount,
+            bucket=model_bucket, prefix=config.modelPrefix)
+        acknowledge_cluster_findings(self, eks_cluster, self.karpenter, self.model_reader)
+
+        CfnOutput(self, names.OUTPUT_CLUSTER_NAME, value=self.cluster.cluster_name)
+        CfnOutput(self, names.OUTPUT_KARPENTER_NODE_ROLE, value=self.karpenter.node_role.role_name)
+        CfnOutput(self, names.OUTPUT_VLLM_ROLE_ARN, value=self.model_reader.role.role_arn)

@@ -1,0 +1,66 @@
+"""The EKS control plane (aws_eks_v2, NOT Auto Mode) with a small managed system node group."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk.lambda_layer_kubectl_v33 import KubectlV33Layer
+from constructs import Construct
+
+from coldstart.config import AppConfig
+
+
+class EksCluster(Construct):
+    """Self-managed capacity only: EKS Auto Mode's node classes cannot mount a data-volume snapshot,
+    which is the whole point of this project, so Karpenter is installed and run by us instead."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, vpc: ec2.IVpc) -> None:
+        super().__init__(scope, construct_id)
+        secrets_key = kms.Key(self, "SecretsKey", enable_key_rotation=True,
+                              description=f"Envelope encryption of Kubernetes secrets in {config.clusterName}")
+        private = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+        self.cluster = eks.Cluster(
+            self,
+            "Cluster",
+            cluster_name=config.clusterName,
+            version=eks.KubernetesVersion.of(config.kubernetesVersion),
+            vpc=vpc,
+            vpc_subnets=[private],
+            default_capacity_type=eks.DefaultCapacityType.NODEGROUP,
+            default_capacity=0,  # the system node group below is explicit
+            endpoint_access=eks.EndpointAccess.PUBLIC_AND_PRIVATE.only_from(*config.clusterEndpointCidrs),
+            secrets_encryption_key=secrets_key,
+            cluster_logging=[
+                eks.ClusterLoggingTypes.API,
+                eks.ClusterLoggingTypes.AUDIT,
+                eks.ClusterLoggingTypes.AUTHENTICATOR,
+                eks.ClusterLoggingTypes.CONTROLLER_MANAGER,
+                eks.ClusterLoggingTypes.SCHEDULER,
+            ],
+            kubectl_provider_options=eks.KubectlProviderOptions(kubectl_layer=KubectlV33Layer(self, "KubectlLayer")),
+        )
+        node_role = iam.Role(
+            self,
+            "SystemNodeRole",
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(n)
+                for n in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly")
+            ],
+        )
+        self.system_nodes = self.cluster.add_nodegroup_capacity(
+            "System",
+            ami_type=eks.NodegroupAmiType.BOTTLEROCKET_X86_64,
+            instance_types=[ec2.InstanceType(config.systemNodeInstanceType)],
+            min_size=config.systemNodeCount,
+            desired_size=config.systemNodeCount,
+            max_size=config.systemNodeCount + 1,
+            subnets=private,
+            node_role=node_role,
+            labels={"vllm-coldstart/pool": "system"},
+        )
+        # Pod Identity is how Karpenter's controller and the vLLM pods get their IAM roles.
+        eks.Addon(self, "PodIdentityAgent", cluster=self.cluster, addon_name="eks-pod-identity-agent")
+        self.node_role = node_role

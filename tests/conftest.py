@@ -1,0 +1,52 @@
+"""Shared fixtures. The whole CDK app is synthesized once per test session (it costs seconds)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+# jsii prints a large Node end-of-life banner on every start; the value is the Node major to silence.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# No test may reach AWS: fake credentials and a fixed region for boto3 and moto.
+for _key, _value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-west-2",
+    "AWS_REGION": "us-west-2",
+}.items():
+    os.environ[_key] = _value
+os.environ.pop("AWS_PROFILE", None)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SynthesizedApp:
+    def __init__(self, outdir: Path) -> None:
+        self.outdir = outdir
+        manifest = json.loads((outdir / "manifest.json").read_text())
+        self.stack_names = sorted(
+            name for name, art in manifest["artifacts"].items() if art["type"] == "aws:cloudformation:stack"
+        )
+
+    def template(self, stack_name: str) -> dict:
+        return json.loads((self.outdir / f"{stack_name}.template.json").read_text())
+
+    def template_paths(self) -> list[Path]:
+        return [self.outdir / f"{name}.template.json" for name in self.stack_names]
+
+
+@pytest.fixture(scope="session")
+def synthesized_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    """The real app (app.py's build_app with cdk.json's defaults and cdk-nag on), synthesized once."""
+    from app import build_app, new_app
+    from coldstart.config import load_default_config
+
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app = new_app(outdir=str(outdir))
+    build_app(app, load_default_config())
+    app.synth()  # raises if any cdk-nag finding is unacknowledged
+    return SynthesizedApp(outdir)
