@@ -11,8 +11,8 @@ import aws_cdk as cdk
 
 from coldstart import names
 from coldstart.config import CDK_JSON, AppConfig, ConfigError, from_app_context
-from stacks.nag import enable_aws_solutions_checks
 from stacks.cluster_stack import ClusterStack
+from stacks.nag import enable_aws_solutions_checks
 from stacks.storage_stack import StorageStack
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Template
 
 from coldstart import names
 from coldstart.config import load_default_config
@@ -100,10 +100,6 @@ def test_s3_gateway_endpoint_keeps_weight_streaming_off_nat(cluster: Template) -
     endpoints = _resources(cluster, "AWS::EC2::VPCEndpoint").values()
     assert any(e["Properties"].get("VpcEndpointType", "Gateway") == "Gateway"
                and "s3" in json.dumps(e["Properties"]["ServiceName"]) for e in endpoints)
-
-
-def _role_with_policy(template: Template, policy_logical_or_role: str) -> dict:
-    return _resources(template, "AWS::IAM::Role")[policy_logical_or_role]
 
 
 def _find_role(template: Template, description_fragment: str) -> tuple[str, dict]:
