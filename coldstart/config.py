@@ -335,6 +335,14 @@ def _cross_checks(cfg: AppConfig) -> None:
             f"{PREFIX}startupProbePeriodSeconds: invalid value {cfg.startupProbePeriodSeconds!r}; the budget of "
             f"{cfg.startupBudgetSeconds}s needs {cfg.startup_failure_threshold} probes; raise the period"
         )
+    if cfg.volumeInitializationRate is not None and cfg.fastSnapshotRestoreAzs:
+        # EC2 API reference (EbsBlockDevice.VolumeInitializationRate): with both set, the volume is
+        # initialized at the rate "instead of fast snapshot restore" -- FSR would bill for nothing.
+        raise ConfigError(
+            f"{PREFIX}volumeInitializationRate: invalid value {cfg.volumeInitializationRate!r} together with "
+            f"{PREFIX}fastSnapshotRestoreAzs {list(cfg.fastSnapshotRestoreAzs)!r}; EBS then ignores fast snapshot "
+            "restore while it keeps billing. Set one of them to null/[]"
+        )
     if cfg.fastSnapshotRestoreAzs and cfg.region and not all(az.startswith(cfg.region) for az in cfg.fastSnapshotRestoreAzs):
         raise ConfigError(
             f"{PREFIX}fastSnapshotRestoreAzs: invalid value {list(cfg.fastSnapshotRestoreAzs)!r}; "

@@ -98,6 +98,14 @@ def test_command_line_strings_are_parsed() -> None:
     assert cfg.scheduleExpression is None
 
 
+def test_fsr_and_initialization_rate_together_are_rejected() -> None:
+    """With both, EBS initializes at the rate and ignores FSR, which keeps billing per AZ-hour."""
+    context = default_context()
+    context.update({PREFIX + "volumeInitializationRate": 200, PREFIX + "fastSnapshotRestoreAzs": ["us-west-2a"]})
+    with pytest.raises(ConfigError, match=r"^coldstart:volumeInitializationRate: .*fastSnapshotRestoreAzs"):
+        load_config(context)
+
+
 def test_startup_failure_threshold_is_derived_from_the_budget() -> None:
     seed = load_default_config()
     # The seed's probe: 120 s initial delay + 15 x 10 s = 270 s.
