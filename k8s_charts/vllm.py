@@ -1,0 +1,156 @@
+"""The vLLM workload: Namespace, ServiceAccount, Deployment, Service, PodDisruptionBudget."""
+
+from __future__ import annotations
+
+import cdk8s
+from cdk8s_plus_30 import k8s
+from constructs import Construct
+
+from coldstart import names
+from k8s_charts.props import COMPILE_CACHE_HOST_PATH, VLLM_CACHE_ROOT, VLLM_UID, Probe, VllmProps
+
+PART_OF = {"app.kubernetes.io/part-of": "vllm-coldstart"}
+# `app: vllm` is the selector (names.VLLM_APP_LABEL: the CLI finds the pods with -l app=vllm).
+SELECTOR = {"app": names.VLLM_APP_LABEL}
+POD_LABELS = {**SELECTOR, "app.kubernetes.io/name": names.VLLM_APP_LABEL}
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+PORT_NAME = "http"
+TMP_SIZE = "10Gi"  # HOME, Triton/FlashInfer JIT caches, downloaded tokenizer files
+
+
+def _http_probe(probe: Probe) -> k8s.Probe:
+    return k8s.Probe(
+        http_get=k8s.HttpGetAction(path=probe.path, port=k8s.IntOrString.from_string(PORT_NAME)),
+        initial_delay_seconds=probe.initial_delay_seconds or None,
+        period_seconds=probe.period_seconds,
+        timeout_seconds=probe.timeout_seconds,
+        failure_threshold=probe.failure_threshold,
+    )
+
+
+def _quantity(value: str | int) -> k8s.Quantity:
+    return k8s.Quantity.from_number(value) if isinstance(value, int) else k8s.Quantity.from_string(value)
+
+
+class VllmChart(cdk8s.Chart):
+    def __init__(self, scope: Construct, id: str, *, props: VllmProps) -> None:
+        super().__init__(scope, id, labels=PART_OF, disable_resource_name_hashes=True)
+        ns = props.namespace
+        meta = {"namespace": ns, "labels": POD_LABELS}
+
+        # Pod Security: a hostPath volume (the node compile cache) is only allowed at "privileged";
+        # without it the pod meets "baseline". "restricted" is audited either way.
+        level = "privileged" if props.compile_cache_on_node else "baseline"
+        k8s.KubeNamespace(self, "namespace", metadata=k8s.ObjectMeta(name=ns, labels={
+            "pod-security.kubernetes.io/enforce": level,
+            "pod-security.kubernetes.io/audit": "restricted",
+        }))
+
+        # Pod Identity (default): the cluster stack associates the role with (namespace, service
+        # account); nothing to annotate. IRSA: the annotation names the role to assume.
+        annotations = {IRSA_ANNOTATION: props.role_arn} if props.identity == "irsa" and props.role_arn else None
+        k8s.KubeServiceAccount(self, "service-account", automount_service_account_token=False,
+                               metadata=k8s.ObjectMeta(name=props.service_account, annotations=annotations, **meta))
+
+        env = [
+            k8s.EnvVar(name="RUNAI_STREAMER_CONCURRENCY", value=str(props.streamer_concurrency)),
+            k8s.EnvVar(name="VLLM_CACHE_ROOT", value=VLLM_CACHE_ROOT),
+            # The image's HOME (/root) is not writable by a non-root user; caches go to the tmp volume.
+            k8s.EnvVar(name="HOME", value="/tmp"),
+            k8s.EnvVar(name="VLLM_NO_USAGE_STATS", value="1"),
+            k8s.EnvVar(name="DO_NOT_TRACK", value="1"),
+        ]
+        if props.region:
+            env.append(k8s.EnvVar(name="AWS_REGION", value=props.region))
+
+        mounts = [
+            k8s.VolumeMount(name="dshm", mount_path="/dev/shm"),
+            k8s.VolumeMount(name="tmp", mount_path="/tmp"),
+            k8s.VolumeMount(name="vllm-cache", mount_path=VLLM_CACHE_ROOT),
+        ]
+        volumes = [
+            # PyTorch/NCCL shared memory; the container runtime's 64 MiB default is too small.
+            k8s.Volume(name="dshm", empty_dir=k8s.EmptyDirVolumeSource(medium="Memory", size_limit=_quantity(props.shm_size))),
+            k8s.Volume(name="tmp", empty_dir=k8s.EmptyDirVolumeSource(size_limit=_quantity(TMP_SIZE))),
+        ]
+        init_containers = None
+        if props.compile_cache_on_node:
+            # torch.compile results survive the pod on the node's data volume (/local on Bottlerocket):
+            # the next pod with the same cache key on this node skips compilation.
+            volumes.append(k8s.Volume(name="vllm-cache", host_path=k8s.HostPathVolumeSource(
+                path=COMPILE_CACHE_HOST_PATH, type="DirectoryOrCreate")))
+            # kubelet creates the directory root-owned; hand it to the vLLM user. This init container
+            # runs as root with only CAP_CHOWN and reuses the cached vLLM image (no extra pull).
+            init_containers = [k8s.Container(
+                name="cache-permissions", image=props.image, image_pull_policy="IfNotPresent",
+                command=["sh", "-c", f"chown {VLLM_UID}:{VLLM_UID} {VLLM_CACHE_ROOT} && chmod 0750 {VLLM_CACHE_ROOT}"],
+                volume_mounts=[k8s.VolumeMount(name="vllm-cache", mount_path=VLLM_CACHE_ROOT)],
+                resources=k8s.ResourceRequirements(requests={"cpu": _quantity("50m"), "memory": _quantity("32Mi")},
+                                                   limits={"memory": _quantity("32Mi")}),
+                security_context=k8s.SecurityContext(
+                    run_as_user=0, run_as_non_root=False, allow_privilege_escalation=False,
+                    capabilities=k8s.Capabilities(drop=["ALL"], add=["CHOWN"])),
+            )]
+        else:
+            volumes.append(k8s.Volume(name="vllm-cache", empty_dir=k8s.EmptyDirVolumeSource(size_limit=_quantity(TMP_SIZE))))
+
+        gpu = {names.GPU_RESOURCE: _quantity(1)}
+        container = k8s.Container(
+            name="vllm",
+            image=props.image,
+            image_pull_policy="IfNotPresent",  # the image is on the restored data volume
+            command=["vllm", "serve"],
+            args=props.args,
+            ports=[k8s.ContainerPort(name=PORT_NAME, container_port=names.VLLM_PORT, protocol="TCP")],
+            env=env,
+            resources=k8s.ResourceRequirements(
+                requests={"cpu": _quantity(props.cpu_request), "memory": _quantity(props.memory_request), **gpu},
+                limits={"memory": _quantity(props.memory_limit), **gpu},
+            ),
+            volume_mounts=mounts,
+            startup_probe=_http_probe(props.probes.startup),
+            readiness_probe=_http_probe(props.probes.readiness),
+            liveness_probe=_http_probe(props.probes.liveness),
+            security_context=k8s.SecurityContext(
+                allow_privilege_escalation=False, capabilities=k8s.Capabilities(drop=["ALL"])),
+        )
+
+        k8s.KubeDeployment(self, "deployment", metadata=k8s.ObjectMeta(name=names.VLLM_APP_LABEL, **meta), spec=k8s.DeploymentSpec(
+            replicas=props.replicas,
+            revision_history_limit=3,
+            selector=k8s.LabelSelector(match_labels=SELECTOR),
+            # Surge one pod (one more GPU node) so a rollout never drops serving capacity.
+            strategy=k8s.DeploymentStrategy(type="RollingUpdate", rolling_update=k8s.RollingUpdateDeployment(
+                max_surge=k8s.IntOrString.from_number(1), max_unavailable=k8s.IntOrString.from_number(0))),
+            template=k8s.PodTemplateSpec(
+                metadata=k8s.ObjectMeta(labels=POD_LABELS),
+                spec=k8s.PodSpec(
+                    service_account_name=props.service_account,
+                    automount_service_account_token=False,  # vLLM never calls the Kubernetes API
+                    node_selector={"karpenter.sh/nodepool": names.GPU_NODEPOOL},
+                    tolerations=[k8s.Toleration(key=names.GPU_TAINT_KEY, operator="Exists", effect="NoSchedule")],
+                    security_context=k8s.PodSecurityContext(
+                        run_as_non_root=True, run_as_user=VLLM_UID, run_as_group=VLLM_UID, fs_group=VLLM_UID,
+                        seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault")),
+                    init_containers=init_containers,
+                    containers=[container],
+                    volumes=volumes,
+                ),
+            ),
+        ))
+
+        k8s.KubeService(self, "service", metadata=k8s.ObjectMeta(name=names.VLLM_APP_LABEL, **meta), spec=k8s.ServiceSpec(
+            type="ClusterIP",
+            selector=SELECTOR,
+            ports=[k8s.ServicePort(name=PORT_NAME, port=names.VLLM_PORT, target_port=k8s.IntOrString.from_string(PORT_NAME),
+                                   protocol="TCP")],
+        ))
+
+        # One pod at a time may be evicted (node drift, drains). With one replica this still lets
+        # Karpenter replace the node (a short outage: the cold start this project makes fast)
+        # instead of blocking the drift forever; stuck unhealthy pods never block it.
+        k8s.KubePodDisruptionBudget(self, "pdb", metadata=k8s.ObjectMeta(name=names.VLLM_APP_LABEL, **meta),
+                                    spec=k8s.PodDisruptionBudgetSpec(
+                                        max_unavailable=k8s.IntOrString.from_number(1),
+                                        selector=k8s.LabelSelector(match_labels=SELECTOR),
+                                        unhealthy_pod_eviction_policy="AlwaysAllow"))

@@ -1,0 +1,39 @@
+"""CDK deployment of the cdk8s charts (``coldstart:manifestsDeployment = cdk``).
+
+The same ``build_charts`` as ``make update-manifests``, applied by the cluster's kubectl provider
+after Karpenter (whose CRDs the EC2NodeClass and NodePool need) is installed.
+"""
+
+from __future__ import annotations
+
+import cdk8s
+from aws_cdk import Annotations, Stack
+from aws_cdk import aws_eks_v2 as eks
+from constructs import Construct, IConstruct
+
+from coldstart.config import AppConfig
+from k8s_charts.charts import build_charts
+from k8s_charts.published import PublishedSnapshot
+
+
+class WorkloadManifests(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, cluster: eks.Cluster,
+                 published: PublishedSnapshot | None, node_role_name: str, model_bucket_name: str,
+                 after: IConstruct) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        built = build_charts(cdk8s.App(), config, published, node_role_name=node_role_name,
+                             model_bucket=model_bucket_name, account=stack.account, region=stack.region,
+                             identity="pod-identity")
+        self.manifests = []
+        for chart in built.charts:
+            manifest = cluster.add_cdk8s_chart(chart.node.id, chart)
+            manifest.node.add_dependency(after)
+            self.manifests.append(manifest)
+        for notice in built.notices:
+            Annotations.of(self).add_warning_v2("vllm-coldstart:manifests", notice)
+        if published is None:
+            Annotations.of(self).add_warning_v2(
+                "vllm-coldstart:no-snapshot",
+                "No snapshot is published yet: GPU nodes get an empty data volume and pull the vLLM image. "
+                "Run the snapshot pipeline, then deploy again.")

@@ -1,0 +1,1 @@
+"""Constructs of the snapshot pipeline stack (functions, state machine, triggers, alarms, builder)."""
