@@ -11,9 +11,9 @@ import aws_cdk as cdk
 
 from coldstart import names
 from coldstart.config import CDK_JSON, AppConfig, ConfigError, from_app_context
-from stacks.cluster_stack import ClusterStack
 from k8s_charts.published import PublishedSnapshot, read_published
 from k8s_charts.synth import ENV_SNAPSHOT_ID
+from stacks.cluster_stack import ClusterStack
 from stacks.nag import enable_aws_solutions_checks
 from stacks.storage_stack import StorageStack
 
