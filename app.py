@@ -15,6 +15,7 @@ from k8s_charts.published import PublishedSnapshot, read_published
 from k8s_charts.synth import ENV_SNAPSHOT_ID
 from stacks.cluster_stack import ClusterStack
 from stacks.nag import enable_aws_solutions_checks
+from stacks.pipeline_stack import PipelineStack
 from stacks.storage_stack import StorageStack
 
 
@@ -47,7 +48,9 @@ def build_app(app: cdk.App, config: AppConfig, *, published: PublishedSnapshot |
     cluster = ClusterStack(app, names.CLUSTER_STACK, config=config, published=published, env=env,
                            description="vllm-coldstart: VPC, EKS, Karpenter, vLLM model-read role")
     cluster.add_dependency(storage, "imports the model bucket ARN export")
-    stacks: dict[str, cdk.Stack] = {"storage": storage, "cluster": cluster}
+    pipeline = PipelineStack(app, names.PIPELINE_STACK, config=config, vpc=cluster.vpc, env=env,
+                             description="vllm-coldstart: image-cache snapshot pipeline")
+    stacks: dict[str, cdk.Stack] = {"storage": storage, "cluster": cluster, "pipeline": pipeline}
     for stack in stacks.values():
         cdk.Tags.of(stack).add("project", "vllm-coldstart")
     enable_aws_solutions_checks(app)

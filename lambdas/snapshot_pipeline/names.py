@@ -39,6 +39,10 @@ SERVICE_NAME = "snapshot-pipeline"
 DEFAULT_SNAPSHOT_PARAMETER = "/vllm-coldstart/snapshot-id"
 
 
+# Key in the metadata JSON that marks a rollback: {"rollback": {"from": "<snap id>", "at": ..., "by": ...}}
+METADATA_ROLLBACK_KEY = "rollback"
+
+
 def metadata_parameter_name(snapshot_parameter: str) -> str:
     """The JSON parameter published beside the snapshot ID (Bottlerocket version, digests)."""
     return f"{snapshot_parameter}/metadata"

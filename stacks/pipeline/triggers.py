@@ -14,9 +14,9 @@ from lambdas.snapshot_pipeline import names
 JANITOR_STATUSES = ["ABORTED", "TIMED_OUT", "FAILED"]
 
 
-def tag_filter(pattern: str) -> object:
-    """EventBridge filter for the pushed tag: a wildcard filter if the pattern has '*', else the exact tag."""
-    return events.Match.wildcard(pattern) if "*" in pattern else pattern
+def tag_filter(pattern: str) -> list[object]:
+    """EventBridge filter list for the pushed tag: a wildcard filter if the pattern has '*', else the exact tag."""
+    return events.Match.wildcard(pattern) if "*" in pattern else [pattern]
 
 
 class PipelineTriggers(Construct):
@@ -29,7 +29,7 @@ class PipelineTriggers(Construct):
             event_pattern=events.EventPattern(
                 source=["aws.ecr"], detail_type=["ECR Image Action"],
                 detail={"action-type": ["PUSH"], "result": ["SUCCESS"], "repository-name": [repository],
-                        "image-tag": [tag_filter(tag_pattern)]},
+                        "image-tag": tag_filter(tag_pattern)},
             ),
         )
         self.ecr_push.add_target(targets.SfnStateMachine(

@@ -1,0 +1,510 @@
+"""The operator CLI: ``python -m coldstart <command>`` (the Makefile targets call it).
+
+Each command parses options, builds clients and prints; the logic lives in ``coldstart/ops``.
+Expected failures (no credentials, wrong region, nothing published, a model that would not load,
+a bad config value) are turned into one line and a non-zero exit in one place: ``_Group.invoke``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import boto3
+import click
+import typer
+from botocore.exceptions import ClientError
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Column, Table
+from rich.text import Text
+from typer.core import TyperGroup
+
+from coldstart import names
+from coldstart.config import REPO_ROOT, AppConfig, load_default_config
+from coldstart.ops import doctor as doctor_ops
+from coldstart.ops import follow as follow_ops
+from coldstart.ops import model_layout, model_upload
+from coldstart.ops import snapshots as snapshot_ops
+from coldstart.ops.aws import AwsSession, resolve_bucket, resolve_state_machine
+from coldstart.ops.errors import OperatorError, describe_expected_error
+from coldstart.ops.kubectl import Kubectl
+from lambdas.snapshot_pipeline import fsr
+
+# markup off: messages carry AWS text and JSON with brackets; colour goes through Text styles.
+out = Console(highlight=False, markup=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+DIST = REPO_ROOT / "dist"
+EXIT_FAILURE = 1
+
+
+class _Group(TyperGroup):
+    """The one place expected errors become a single line on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            message = describe_expected_error(exc)
+            if message is None or _debug(ctx):
+                raise
+            err.print(f"error: {' '.join(message.split())}", soft_wrap=True)
+            raise typer.Exit(EXIT_FAILURE) from None
+
+
+def _debug(ctx: click.Context) -> bool:
+    # From the parsed options, not ctx.obj: a bad config value fails before ctx.obj exists.
+    return bool(ctx.params.get("debug")) or os.environ.get("COLDSTART_DEBUG") == "1"
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="coldstart",
+    help="Operate the vLLM cold-start stack: upload the model, build and publish the image-cache snapshot, "
+    "generate and deploy the manifests, roll back and diagnose.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold credentials
+)
+
+
+@dataclass
+class CliState:
+    config: AppConfig
+    aws: AwsSession
+
+
+def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise OperatorError(f"-c {pair!r}: expected key=value, for example -c snapshotParameterName=/my/param")
+        overrides[key.removeprefix("coldstart:")] = value
+    return overrides
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    region: Annotated[str | None, typer.Option(help="AWS region (default: coldstart:region, then AWS_REGION / the profile's).")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS named profile (default: AWS_PROFILE or the default chain).")] = None,
+    context: Annotated[
+        list[str] | None,
+        typer.Option("--context", "-c", help="Override a config key like `cdk -c`: -c snapshotParameterName=/x (repeatable)."),
+    ] = None,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks instead of one-line errors.")] = False,
+) -> None:
+    config = load_default_config(**_parse_overrides(context or []))
+    ctx.obj = CliState(config=config, aws=AwsSession(region=region or config.region, profile=profile))
+
+
+def _state(ctx: typer.Context) -> CliState:
+    return ctx.obj  # type: ignore[no-any-return]
+
+
+def _gib(n: int) -> str:
+    return f"{n / 1024**3:.2f} GiB" if n >= 1024**3 else f"{n / 1024**2:.1f} MiB"
+
+
+# --- setup-model-s3 ---------------------------------------------------------------------------------
+
+
+@app.command("setup-model-s3")
+def setup_model_s3(
+    ctx: typer.Context,
+    bucket: Annotated[str | None, typer.Option(help=f"Target bucket (default: the {names.STORAGE_STACK} stack's {names.OUTPUT_BUCKET_NAME}).")] = None,
+    prefix: Annotated[str | None, typer.Option(help="Key prefix (default: coldstart:modelPrefix).")] = None,
+    from_dir: Annotated[
+        Path | None, typer.Option("--from-dir", help="Upload this local folder instead of downloading from the Hugging Face Hub.")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Hugging Face repo id (default: coldstart:modelSourceId). HF_TOKEN for gated models.")] = None,
+    revision: Annotated[str | None, typer.Option(help="Hub revision (branch, tag or commit) to download.")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Parts uploaded in parallel.")] = 16,
+    chunk_mib: Annotated[int, typer.Option(min=5, max=5120, help="Multipart part size in MiB (S3 minimum 5).")] = 64,
+    prune: Annotated[bool, typer.Option(help="Delete other *.safetensors directly under the prefix (they would load as part of the model).")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Check and plan only; upload nothing.")] = False,
+) -> None:
+    """Copy the model to s3://<bucket>/<modelPrefix>/ for vLLM's Run:ai streamer.
+
+    Checks the layout first (all *.safetensors directly in the folder with config.json and a tokenizer, every safetensors header parses and matches the file size) and refuses a model that would not load, before uploading anything. Files already in S3 with the same size and SHA-256 are skipped; uploads are multipart and concurrent; everything is verified afterwards.
+    """
+    state = _state(ctx)
+    prefix = (prefix or state.config.modelPrefix).strip("/")
+    if from_dir is None:
+        repo = source or state.config.modelSourceId
+        out.print(f"downloading {repo} from the Hugging Face Hub ...")
+        folder = model_upload.download_from_hub(repo, revision)
+    else:
+        folder = from_dir
+    files = model_layout.check_model_folder(folder)
+    out.print(f"layout ok: {len(files)} files, {sum(1 for f in files if f.name.endswith('.safetensors'))} safetensors, "
+              f"{_gib(sum(f.size for f in files))} in {folder}")
+
+    s3 = state.aws.client("s3")
+    bucket = resolve_bucket(state.aws.client("cloudformation"), bucket)
+    with _progress() as progress:
+        task = progress.add_task("checksums", total=sum(f.size for f in files))
+        digests = {}
+        for f in files:
+            digests[f.name] = model_upload.sha256_of(f.path)
+            progress.advance(task, f.size)
+    plan = model_upload.plan_upload(s3, bucket, prefix, files, digests)
+    if plan.stray_weights and not prune:
+        raise OperatorError(
+            f"s3://{bucket}/{prefix}/ already holds other safetensors ({', '.join(k.rsplit('/', 1)[-1] for k in plan.stray_weights[:3])}) "
+            "that vLLM would load with this model; pass --prune to delete them or choose another --prefix"
+        )
+    out.print(f"s3://{bucket}/{prefix}/: {len(plan.upload)} to upload ({_gib(plan.upload_bytes)}), {len(plan.skip)} unchanged (skipped)"
+              + (f", {len(plan.stray_weights)} stray safetensors to delete" if plan.stray_weights else ""))
+    if dry_run:
+        out.print("dry run: nothing uploaded")
+        return
+    if plan.upload:
+        with _progress() as progress:
+            task = progress.add_task("upload", total=plan.upload_bytes)
+            model_upload.upload(s3, plan, model_upload.transfer_config(concurrency, chunk_mib), lambda n: progress.advance(task, n))
+    model_upload.verify(s3, plan, files)
+    if plan.stray_weights:
+        model_upload.delete_keys(s3, bucket, plan.stray_weights)
+    out.print(f"verified {len(files)} files; vLLM: --model s3://{bucket}/{prefix} --load-format runai_streamer")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+        console=out, transient=False,
+    )
+
+
+# --- create-snapshot ----------------------------------------------------------------------------------
+
+
+@app.command("create-snapshot")
+def create_snapshot(
+    ctx: typer.Context,
+    state_machine_arn: Annotated[str | None, typer.Option(help=f"Pipeline ARN (default: the {names.PIPELINE_STACK} stack's output).")] = None,
+    input_json: Annotated[str | None, typer.Option("--input", help='Execution input as a JSON object, e.g. \'{"images": [...]}\'.')] = None,
+    force: Annotated[bool, typer.Option(help='Add "force": true to the input: rebuild even if the published snapshot is current.')] = False,
+    poll_seconds: Annotated[float, typer.Option(min=0.0, help="Seconds between history polls.")] = 10.0,
+    verbose: Annotated[bool, typer.Option(help="Also show Wait/Choice states and repeated polls.")] = False,
+) -> None:
+    """Build and publish a snapshot: start the pipeline (or attach to the running one) and follow it.
+
+    Prints each state with its elapsed time, then the published snapshot ID. On failure prints the failing state with its error and cause, and exits 1. Ctrl-C detaches; the build keeps running.
+    """
+    state = _state(ctx)
+    execution_input = follow_ops.parse_input(input_json, force)
+    sfn = state.aws.client("stepfunctions")
+    arn = resolve_state_machine(state.aws.client("cloudformation"), state_machine_arn)
+    execution, attached = follow_ops.start_or_attach(sfn, arn, execution_input)
+    if attached and (input_json or force):
+        err.print("note: a build is already running; attaching to it (--input/--force not applied)")
+    out.print(f"{'attached to' if attached else 'started'} {execution}")
+    while True:
+        try:
+            result = follow_live(sfn, execution, verbose=verbose, poll_seconds=poll_seconds)
+        except KeyboardInterrupt:
+            raise OperatorError(f"detached; the build keeps running: {execution} (re-run create-snapshot to attach)") from None
+        if not result.superseded_by:
+            break
+        execution = result.superseded_by  # a newer push took over the build: follow that one
+        out.print(f"superseded; following {execution}")
+    finish_follow(state, result)
+
+
+def follow_live(sfn: Any, execution: str, *, verbose: bool, poll_seconds: float) -> follow_ops.FollowResult:
+    """Follow with a spinner naming the running state (terminals only; logs and pipes get the lines)."""
+    with out.status("waiting for the first state ...") as status:
+
+        def emit(line: follow_ops.TraceLine) -> None:
+            if line.kind == "enter":
+                status.update(f"{line.text} ...")
+            print_trace_line(line, verbose)
+
+        return follow_ops.follow(sfn, execution, emit, poll_seconds=poll_seconds)
+
+
+def print_trace_line(line: follow_ops.TraceLine, verbose: bool = False) -> None:
+    if line.quiet and not verbose:
+        return
+    clock = f"[{line.at:7.1f}s]"
+    if line.kind == "exit":
+        out.print(f"{clock} ✓ {line.text}  {line.elapsed:.1f}s")
+    elif line.kind == "enter":
+        out.print(f"{clock} ▶ {line.text}")
+    elif line.kind == "error":
+        out.print(f"{clock} ✗ {line.text}", soft_wrap=True)
+    else:
+        out.print(f"{clock} {line.text}", soft_wrap=True)
+
+
+def finish_follow(state: CliState, result: follow_ops.FollowResult) -> str:
+    """Print the outcome; return the snapshot ID or raise OperatorError (exit 1) on failure."""
+    if not result.succeeded:
+        raise OperatorError(
+            f"build {result.status} in state {result.failed_state or '?'}: {result.error}" + (f": {result.cause}" if result.cause else "")
+        )
+    snapshot_id = result.snapshot_id or _published_by(state, result.execution_arn)
+    if result.already_published:
+        out.print("already published: same images and Bottlerocket version; nothing rebuilt (--force rebuilds)")
+    out.print(f"snapshot: {snapshot_id}")
+    return snapshot_id
+
+
+def _published_by(state: CliState, execution_arn: str) -> str:
+    """The execution output had no snapshotId: fall back to what the parameter says now."""
+    ssm = state.aws.client("ssm")
+    parameter = state.config.snapshotParameterName
+    published = snapshot_ops.published_snapshot_id(ssm, parameter)
+    if published is None:
+        raise OperatorError(f"the build succeeded but {parameter} is not set; check the pipeline's publish step")
+    try:
+        metadata = json.loads(ssm.get_parameter(Name=names.metadata_parameter_name(parameter))["Parameter"]["Value"])
+    except (ClientError, ValueError):  # advisory here: only used to tell "nothing new" apart
+        metadata = {}
+    if metadata.get("executionArn") not in (None, execution_arn):
+        err.print(f"note: this build published nothing new (up to date?); {parameter} still names {published}")
+    return published
+
+
+# --- snapshots and rollback -------------------------------------------------------------------------
+
+
+@app.command("snapshots")
+def snapshots(ctx: typer.Context) -> None:
+    """List the pipeline's snapshots (by its managed-by tag) and which one is published."""
+    state = _state(ctx)
+    rows = snapshot_ops.snapshot_rows(state.aws.client("ec2"), state.aws.client("ssm"), state.config.snapshotParameterName)
+    if not rows:
+        out.print("no snapshots built by the pipeline yet (make create-snapshot)")
+        return
+    table = Table(
+        Column("ID", no_wrap=True, min_width=len("snap-0123456789abcdef0")), Column("state", no_wrap=True),
+        Column("images", overflow="fold"), Column("Bottlerocket", no_wrap=True), Column("size", no_wrap=True),
+        Column("age", no_wrap=True), Column("published", no_wrap=True),
+    )
+    now = datetime.now(UTC)
+    for row in rows:
+        mark = "● published" if row.published else ("rollback target" if row.rollback_target else "")
+        table.add_row(row.snapshot_id, row.state, row.images, row.bottlerocket_version, f"{row.size_gib} GiB",
+                      snapshot_ops.age(row.started, now), mark)
+    # Piped or captured output has no width: print one row per line rather than fold at 80 columns.
+    (out if out.is_terminal else Console(file=out.file, width=220, highlight=False, markup=False)).print(table)
+
+
+@app.command("rollback")
+def rollback(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Publish the previous snapshot again (from the parameter's history); metadata is marked as a rollback.
+
+    Refuses when there is no previous snapshot, or it was deleted or is not completed. Nodes move to it after `make update-manifests deploy-apps` (Karpenter drift, paced by the NodePool budget).
+    """
+    state = _state(ctx)
+    ssm, ec2 = state.aws.client("ssm"), state.aws.client("ec2")
+    parameter = state.config.snapshotParameterName
+    plan = snapshot_ops.plan_rollback(ssm, ec2, parameter)
+    out.print(f"{parameter}: {plan.current} -> {plan.target} (built {plan.metadata.get('createdAt', '?')}, "
+              f"Bottlerocket {plan.metadata.get('bottlerocketVersion', '?')})")
+    if not yes and not typer.confirm("Publish it?", default=False):
+        raise OperatorError("rollback cancelled; nothing changed")
+    _enable_fast_snapshot_restore(state, ec2, plan.target)
+    snapshot_ops.apply_rollback(ssm, parameter, plan)
+    _disable_fast_snapshot_restore(state, ec2, plan.current)
+    out.print(f"published {plan.target} (rollback from {plan.current}); next: make update-manifests deploy-apps")
+
+
+def _enable_fast_snapshot_restore(state: CliState, ec2: Any, snapshot_id: str) -> None:
+    """Before publishing, so nodes launched after the rollback restore without lazy loading."""
+    azs = list(state.config.fastSnapshotRestoreAzs)
+    if azs:
+        _report_fsr(f"Fast Snapshot Restore not enabled on {snapshot_id}", lambda: fsr.enable_fsr(ec2, snapshot_id, azs))
+
+
+def _disable_fast_snapshot_restore(state: CliState, ec2: Any, snapshot_id: str) -> None:
+    """After publishing: FSR bills $0.75/hour per AZ while on, so the superseded snapshot loses it."""
+    if state.config.fastSnapshotRestoreAzs:
+        _report_fsr(f"Fast Snapshot Restore still on for {snapshot_id} (billed hourly)", lambda: fsr.disable_fsr(ec2, snapshot_id))
+
+
+def _report_fsr(problem: str, call: Callable[[], dict[str, Any]]) -> None:
+    """FSR is an optimisation: its failure is a warning, never a reason to leave a bad snapshot published."""
+    try:
+        errors = call()["errors"]
+    except ClientError as exc:
+        errors = {"all zones": describe_expected_error(exc)}
+    for az, message in errors.items():
+        err.print(f"warning: {problem} in {az}: {message}")
+
+
+# --- doctor ---------------------------------------------------------------------------------------
+
+
+_MARKS = {doctor_ops.PASS: ("PASS", "green"), doctor_ops.FAIL: ("FAIL", "red"), doctor_ops.SKIP: ("SKIP", "yellow"), doctor_ops.WARN: ("WARN", "yellow")}
+
+
+@app.command("doctor")
+def doctor(
+    ctx: typer.Context,
+    manifests_dir: Annotated[Path, typer.Option(help="Folder of the generated manifests.")] = DIST,
+    kube_context: Annotated[str | None, typer.Option(help="kubectl context (default: the current one).")] = None,
+) -> None:
+    """Run the troubleshooting checks: parameter -> snapshot -> manifests -> (with kubectl) nodes, pods, role.
+
+    Each check prints PASS, FAIL (with the fix) or SKIP; cluster checks are skipped without kubectl or a kubeconfig. Exits 1 when any check fails.
+    """
+    state = _state(ctx)
+    kubectl = Kubectl(context=kube_context)
+    missing = kubectl.unavailable_reason()
+    dctx = doctor_ops.DoctorContext(
+        config=state.config, ssm=state.aws.client("ssm"), ec2=state.aws.client("ec2"), cfn=state.aws.client("cloudformation"),
+        eks=state.aws.client("eks"), manifests_dir=manifests_dir, kubectl=None if missing else kubectl, kubectl_missing=missing or "",
+    )
+    failed = 0
+    for result in doctor_ops.run_checks(dctx):
+        out.print(Text.assemble(_MARKS[result.status], f"  {result.name}: {result.detail}"), soft_wrap=True)
+        if result.status == doctor_ops.FAIL:
+            failed += 1
+            out.print(f"      fix: {result.fix}", soft_wrap=True)
+    if failed:
+        raise OperatorError(f"doctor: {failed} check(s) failed")
+
+
+# --- manifests ------------------------------------------------------------------------------------
+
+
+@app.command("update-manifests", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def update_manifests(
+    ctx: typer.Context,
+    outdir: Annotated[Path, typer.Option(help="Where to write the *.k8s.yaml files.")] = DIST,
+    snapshot_id: Annotated[str | None, typer.Option(help="Pin this snapshot instead of the published one.")] = None,
+) -> None:
+    """Synthesize dist/*.k8s.yaml (Karpenter EC2NodeClass + NodePool, vLLM) from the published snapshot.
+
+    Runs the charts' synth (python -m k8s_charts.synth) with this command's region, profile and -c overrides; extra arguments after the options are passed to it (for example --model-bucket). Prints the snapshot the EC2NodeClass now references.
+    """
+    from k8s_charts import synth  # starts the jsii runtime: only for this command
+
+    state = _state(ctx)
+    argv = ["--outdir", str(outdir), *(["--snapshot-id", snapshot_id] if snapshot_id else []), *ctx.args]
+    for key, value in _parse_overrides(_context_overrides(ctx)).items():
+        argv += ["-c", f"{key}={value}"]
+    if state.aws.region:
+        argv += ["--region", state.aws.region]
+    session = boto3.session.Session(profile_name=state.aws.profile, region_name=state.aws.region)
+    code = synth.main(argv, session=session)
+    if code != 0:
+        raise OperatorError(f"manifest synthesis failed (exit {code}); see the message above")
+    ids = sorted({i for found in doctor_ops.generated_snapshot_ids(outdir).values() for i in found})
+    out.print(f"EC2NodeClass snapshotID: {', '.join(ids) or 'none (nodes start with an empty data volume)'}")
+
+
+def _context_overrides(ctx: typer.Context) -> list[str]:
+    """The global -c options, so the synth sees the same config as this command."""
+    root = ctx.find_root()
+    return list(root.params.get("context") or [])
+
+
+@app.command("deploy-apps")
+def deploy_apps(
+    manifests_dir: Annotated[Path, typer.Option(help="Folder of the generated manifests.")] = DIST,
+    kube_context: Annotated[str | None, typer.Option(help="kubectl context (default: the current one).")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Validate on the server without changing anything (kubectl --dry-run=server).")] = False,
+) -> None:
+    """Apply the generated manifests: kubectl apply -f dist/ (run update-manifests first)."""
+    files = sorted(manifests_dir.glob("*.k8s.yaml"))
+    if not files:
+        raise OperatorError(f"no *.k8s.yaml in {manifests_dir}; run make update-manifests first")
+    kubectl = Kubectl(context=kube_context)
+    missing = kubectl.unavailable_reason()
+    if missing:
+        raise OperatorError(f"cannot deploy: {missing}")
+    args = ["apply", *(a for f in files for a in ("-f", str(f))), *(["--dry-run=server"] if dry_run else [])]
+    code = kubectl.run(args)
+    if code != 0:
+        raise OperatorError(f"kubectl apply failed (exit {code}); see its message above")
+    out.print(f"applied {len(files)} manifest file(s) from {manifests_dir}; check with: make doctor")
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+
+@app.command("report")
+def report(
+    ctx: typer.Context,
+    bundle: Annotated[Path | None, typer.Argument(help="Saved kubectl output (a folder or file); omit to read the live cluster.")] = None,
+    pod: Annotated[str | None, typer.Option(help="Pod to report on (default: the newest vLLM pod).")] = None,
+    namespace: Annotated[str | None, typer.Option(help="Namespace (default: coldstart:vllmNamespace).")] = None,
+    container: Annotated[str | None, typer.Option(help="Container (default: the vLLM one).")] = None,
+    budget: Annotated[Path | None, typer.Option(help="Budget file (JSON or YAML) to compare against.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table.")] = False,
+    save_bundle: Annotated[Path | None, typer.Option(help="Also save the evidence here for offline replay.")] = None,
+    kube_context: Annotated[str | None, typer.Option(help="kubectl context (default: the current one).")] = None,
+) -> None:
+    """Show a vLLM pod's cold start phase by phase (node launch, image, model load, compile, ready) against a budget."""
+    from coldstart import report as report_api
+
+    state = _state(ctx)
+    if bundle is not None:
+        inputs = report_api.load_bundle(bundle, pod_name=pod, container=container)
+    else:
+        ns = namespace or state.config.vllmNamespace
+        inputs = report_api.collect_live(pod or _newest_vllm_pod(ns, kube_context), ns, container=container, context=kube_context)
+    if save_bundle is not None:
+        report_api.save_bundle(inputs, save_bundle)
+    timeline = report_api.build_timeline(inputs)
+    chosen = report_api.load_budget(budget) if budget else report_api.default_budget()
+    if as_json:
+        out.print_json(json.dumps(report_api.to_json(timeline, chosen)))
+    else:
+        out.print(report_api.render_table(timeline, chosen))
+
+
+def _newest_vllm_pod(namespace: str, kube_context: str | None) -> str:
+    kubectl = Kubectl(context=kube_context)
+    missing = kubectl.unavailable_reason()
+    if missing:
+        raise OperatorError(f"cannot read the cluster: {missing}; or report from a saved bundle: coldstart report <folder>")
+    pods = kubectl.get_json("get", "pods", "-n", namespace, "-l", f"{doctor_ops.APP_LABEL}={names.VLLM_APP_LABEL}")["items"]
+    if not pods:
+        raise OperatorError(f"no vLLM pod in namespace {namespace}; pass --pod")
+    return str(max(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""))["metadata"]["name"])
+
+
+# --- rehearsal ------------------------------------------------------------------------------------
+
+
+@app.command("rehearse")
+def rehearse(
+    ctx: typer.Context,
+    verbose: Annotated[bool, typer.Option(help="Also show Wait/Choice states, the handlers' logs and the emulator's requests.")] = False,
+) -> None:
+    """Rehearse offline (no AWS account, under a minute): build and publish a snapshot in an embedded AWS emulator, then generate the manifests from it.
+
+    Synthesizes the pipeline stack, creates its real Lambda handlers and real state machine in moto, runs it with the create-snapshot trace, synthesizes the charts from the emulated Parameter Store, shows the EC2NodeClass and runs the doctor's checks. Stops everything it started. Prints the published snapshot ID last.
+    """
+    from coldstart import rehearsal
+
+    state = _state(ctx)
+    result = rehearsal.rehearse(state.config, out.print, lambda line: print_trace_line(line, verbose), verbose=verbose,
+                                synth_context=_context_overrides(ctx))
+    out.print("EC2NodeClass (synthesized from the emulated Parameter Store):")
+    out.print(result.nodeclass_yaml.rstrip())
+    for check in result.checks:
+        out.print(Text.assemble(_MARKS[check.status], f"  {check.name}: {check.detail}"))
+    if result.snapshot_id not in result.nodeclass_snapshot_ids:
+        raise OperatorError(f"the EC2NodeClass references {result.nodeclass_snapshot_ids or 'no snapshot'}, not the published {result.snapshot_id}")
+    failed = [c.name for c in result.checks if c.status == doctor_ops.FAIL]
+    if failed:
+        raise OperatorError(f"rehearsal checks failed: {', '.join(failed)}")
+    out.print(f"rehearsal passed in {result.seconds:.0f}s; emulator stopped")
+    out.print(f"snapshot: {result.snapshot_id}")

@@ -1,0 +1,224 @@
+"""Local rehearsal: the whole build -> publish -> manifests path, offline, in well under a minute.
+
+An embedded moto server (127.0.0.1, a free port, this process so the in-process Lambda shim
+applies) stands in for AWS. The pipeline stack is synthesized, its REAL Lambda handlers and REAL
+state machine are created from the template (``coldstart.emulator``), the pipeline runs with
+one-second polls and is followed with the same code as ``create-snapshot``; then the charts'
+synth reads the emulated Parameter Store and the EC2NodeClass is shown, and the doctor's AWS and
+manifest checks run against it.
+
+Everything it starts, it stops: the server (and its thread), the temporary folder, the emulator's
+patches, moto's backends and every environment variable it set. The jsii (node) runtime started
+by synthesis is the one exception: it belongs to the Python process and ends with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+
+from coldstart.config import AppConfig
+from coldstart.ops import doctor as doctor_ops
+from coldstart.ops import follow as follow_ops
+from coldstart.ops.errors import OperatorError
+
+REGION = "us-west-2"
+TEMP_PREFIX = "coldstart-rehearsal-"
+MODEL_BUCKET = "vllm-coldstart-rehearsal-models"
+# Fast, bounded loops: the emulated world answers at once, so one-second polls finish in seconds.
+FAST = {"pollIntervalSeconds": 1, "triggerDebounceSeconds": 0, "maxPolls": 10}
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "rehearsal", "AWS_SECRET_ACCESS_KEY": "rehearsal", "AWS_SESSION_TOKEN": "rehearsal"}
+
+
+@dataclass
+class RehearsalResult:
+    snapshot_id: str
+    nodeclass_snapshot_ids: list[str]
+    nodeclass_yaml: str
+    checks: list[doctor_ops.CheckResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@contextlib.contextmanager
+def patched_env(values: dict[str, str | None]) -> Iterator[None]:
+    """Set (or with None, remove) variables; restore exactly the previous values afterwards."""
+    saved = {key: os.environ.get(key) for key in values}
+    try:
+        for key, value in values.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def quiet_logs(enabled: bool) -> Iterator[None]:
+    """Hide the server's request log, the handlers' INFO logs and the interpreter's error logs.
+
+    moto's interpreter logs at ERROR every JSONPath it evaluates against a missing field, even
+    where the definition expects that (a Choice on an optional key); the trace shows real errors.
+    """
+    interpreter = logging.getLogger("moto.stepfunctions")
+    previous, previous_level = logging.root.manager.disable, interpreter.level
+    with warnings.catch_warnings():
+        if enabled:
+            logging.disable(logging.WARNING)
+            interpreter.setLevel(logging.CRITICAL)
+            # Powertools warns on every invocation that publishes no metric (metrics are disabled here).
+            warnings.filterwarnings("ignore", message="No application metrics to publish")
+        try:
+            yield
+        finally:
+            logging.disable(previous)
+            interpreter.setLevel(previous_level)
+
+
+@contextlib.contextmanager
+def state_machine_execution() -> Iterator[None]:
+    """moto's interpreter on for the server (a global setting), back to its previous value after."""
+    from moto.core.config import default_user_config
+
+    from coldstart.emulator import enable_state_machine_execution
+
+    previous = dict(default_user_config["stepfunctions"])
+    enable_state_machine_execution()
+    try:
+        yield
+    finally:
+        default_user_config["stepfunctions"].clear()
+        default_user_config["stepfunctions"].update(previous)
+
+
+def _reset_moto() -> None:
+    """Drop every emulated resource (what POST /moto-api/reset does), so nothing outlives the run."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
+
+
+@contextlib.contextmanager
+def embedded_aws(region: str) -> Iterator[tuple[Any, str]]:
+    """A moto server on 127.0.0.1 (port 0: the OS picks a free one) with this process's environment pointed at it."""
+    from moto import server as moto_server
+
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        env = {"AWS_ENDPOINT_URL": url, "MOTO_PORT": str(port), "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
+               "AWS_PROFILE": None, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+               # The handlers' Powertools metrics print EMF lines to stdout: not wanted in the trace.
+               "POWERTOOLS_METRICS_DISABLED": "true",
+               # Set by the emulator's synth if absent; listed so it is restored like the rest.
+               "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": os.environ.get("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20"),
+               **FAKE_CREDENTIALS}
+        with patched_env(env), state_machine_execution():
+            _reset_moto()
+            yield server, url
+    finally:
+        server.stop()
+        _reset_moto()
+
+
+def rehearse(
+    config: AppConfig,
+    say: Callable[[str], None],
+    trace: Callable[[follow_ops.TraceLine], None],
+    *,
+    region: str = REGION,
+    poll_seconds: float = 0.2,
+    verbose: bool = False,
+    synth_context: list[str] | None = None,
+) -> RehearsalResult:
+    """Run the rehearsal; returns what was published and what the manifests reference."""
+    from coldstart import emulator
+
+    started = time.monotonic()
+    config = _fast(config)
+    workdir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+    try:
+        with quiet_logs(not verbose), embedded_aws(region) as (_server, url):
+            say(f"emulated AWS: moto server at {url} (in-process, offline)")
+            say("synthesizing the pipeline stack ...")
+            template = emulator.synthesize_pipeline_template(config, workdir / "cdk.out")
+            with emulator.in_process_lambdas(), emulator.fast_retries():
+                gaps = emulator.AwsGaps(region=region, endpoint_url=url)
+                with gaps.installed():
+                    emulator.seed_bottlerocket(region, config.kubernetesVersion, endpoint_url=url)
+                    digest = emulator.seed_ecr_image(boto3.client("ecr"), config.vllmRepository, config.vllmImageTag)
+                    say(f"seeded: Bottlerocket {emulator.DEFAULT_BOTTLEROCKET_VERSION} parameters (aws-k8s-{config.kubernetesVersion}), "
+                        f"ECR {config.vllmRepository}:{config.vllmImageTag} ({digest[:19]}...)")
+                    pipeline = emulator.LocalPipeline(template, region=region, endpoint_url=url).deploy()
+                    say(f"deployed {len(pipeline.function_arns)} Lambda functions and the state machine from the template")
+                    execution = pipeline.start({})
+                    say(f"started {execution}")
+                    outcome = follow_ops.follow(boto3.client("stepfunctions"), execution, trace, poll_seconds=poll_seconds)
+            if not outcome.succeeded:
+                raise OperatorError(f"rehearsal build {outcome.status} in state {outcome.failed_state}: {outcome.error}: {outcome.cause}")
+            snapshot_id = outcome.snapshot_id or ""
+            say(f"published {snapshot_id} to {config.snapshotParameterName}")
+            ids, nodeclass = _synthesize_manifests(config, region, workdir / "dist", say, synth_context or [])
+            checks = list(doctor_ops.run_checks(_doctor_context(config, workdir / "dist")))
+        return RehearsalResult(snapshot_id, ids, nodeclass, checks, time.monotonic() - started)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _fast(config: AppConfig) -> AppConfig:
+    from dataclasses import replace
+
+    return replace(config, **FAST)
+
+
+def _synthesize_manifests(config: AppConfig, region: str, dist: Path, say: Callable[[str], None],
+                          context: list[str]) -> tuple[list[str], str]:
+    """The charts' standalone synth, reading the emulated Parameter Store (same -c overrides as the CLI)."""
+    from k8s_charts import synth
+
+    boto3.client("s3").create_bucket(Bucket=MODEL_BUCKET, CreateBucketConfiguration={"LocationConstraint": region})
+    argv = ["--outdir", str(dist), "--model-bucket", MODEL_BUCKET, "--region", region]
+    for item in context:
+        argv += ["-c", item]
+    captured_out, captured_err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(captured_out), contextlib.redirect_stderr(captured_err):
+        code = synth.main(argv, session=boto3.session.Session(region_name=region))
+    for line in (captured_out.getvalue() + captured_err.getvalue()).splitlines():
+        if line.strip() and not line.startswith("wrote "):
+            say(f"synth: {line}")
+    if code != 0:
+        raise OperatorError(f"manifest synthesis failed (exit {code})")
+    classes = doctor_ops.generated_snapshot_ids(dist)
+    nodeclass = next((doc for path in sorted(dist.glob("*.k8s.yaml")) for doc in yaml.safe_load_all(path.read_text())
+                      if isinstance(doc, dict) and doc.get("kind") == "EC2NodeClass"), None)
+    if nodeclass is None:
+        raise OperatorError(f"the synthesized manifests in {dist} hold no EC2NodeClass")
+    return classes.get(nodeclass["metadata"]["name"], []), yaml.safe_dump(nodeclass, sort_keys=False)
+
+
+def _doctor_context(config: AppConfig, dist: Path) -> doctor_ops.DoctorContext:
+    return doctor_ops.DoctorContext(
+        config=config, ssm=boto3.client("ssm"), ec2=boto3.client("ec2"), cfn=boto3.client("cloudformation"),
+        eks=boto3.client("eks"), manifests_dir=dist, kubectl=None, kubectl_missing="the rehearsal has no cluster",
+    )
+

@@ -1,0 +1,86 @@
+"""Safety under repeated triggers: one build at a time, bursts collapse, published builds are no-ops.
+
+Decision order for an execution:
+1. an ECR-triggered run with a NEWER running execution of the same state machine exits
+   "superseded" (the newer one builds the newer push);
+2. a build identical to the published one (same digests, platforms, Kubernetes and Bottlerocket
+   versions; see ``resolve.build_key``) exits "published" unless the input says ``force: true``;
+3. while an OLDER execution is running, "wait" (the state machine loops with a bounded count);
+4. otherwise "proceed". Only the oldest running execution ever proceeds, so at most one builds.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .aws_errors import error_code
+from .defaults import PipelineDefaults
+from .resolve import build_key
+
+PROCEED = "proceed"
+WAIT = "wait"
+SUPERSEDED = "superseded"
+PUBLISHED = "published"
+
+
+def decide(sfn: Any, ssm: Any, *, plan: dict[str, Any], execution: dict[str, Any], defaults: PipelineDefaults) -> dict[str, Any]:
+    me = execution["executionArn"]
+    running = _running(sfn, execution["stateMachineArn"])
+    my_start = running.get(me) or _parse_time(execution.get("startTime"))
+    newer = sorted(arn for arn, start in running.items() if arn != me and (start, arn) > (my_start, me))
+    older = sorted(arn for arn, start in running.items() if arn != me and (start, arn) < (my_start, me))
+
+    if plan["trigger"] == "ecr" and newer:
+        return {"decision": SUPERSEDED, "by": newer[-1]}
+    if not plan["force"]:
+        published = published_build(ssm, defaults)
+        if published is not None and published["buildKey"] == plan["buildKey"]:
+            return {"decision": PUBLISHED, "snapshotId": published["snapshotId"]}
+    if older:
+        return {"decision": WAIT, "waitingFor": older[0]}
+    return {"decision": PROCEED}
+
+
+def published_build(ssm: Any, defaults: PipelineDefaults) -> dict[str, Any] | None:
+    """The published snapshot ID and the build key of its metadata; None if nothing (consistent) is published."""
+    snapshot_id = get_parameter(ssm, defaults.snapshotParameterName)
+    raw = get_parameter(ssm, defaults.metadata_parameter_name)
+    if snapshot_id is None or raw is None:
+        return None
+    try:
+        metadata = json.loads(raw)
+        key = build_key(metadata)
+    except (ValueError, KeyError, TypeError):
+        return None  # unreadable metadata: rebuild rather than trust it
+    if metadata.get("snapshotId") != snapshot_id:
+        return None  # stale metadata (a publish failed between the two writes): the ID wins, rebuild
+    return {"snapshotId": snapshot_id, "buildKey": key}
+
+
+def get_parameter(ssm: Any, name: str) -> str | None:
+    try:
+        return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    except ClientError as exc:
+        if error_code(exc) == "ParameterNotFound":
+            return None
+        raise
+
+
+def _running(sfn: Any, state_machine_arn: str) -> dict[str, datetime]:
+    out: dict[str, datetime] = {}
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn, statusFilter="RUNNING"):
+        for item in page["executions"]:
+            out[item["executionArn"]] = _parse_time(item["startDate"])
+    return out
+
+
+def _parse_time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.astimezone()
+    if isinstance(value, str) and value:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    raise ValueError(f"execution start time missing or unreadable: {value!r}")

@@ -1,0 +1,11 @@
+"""State CheckPull: the pull command's status; every terminal failure raises PullCommandFailed."""
+
+from typing import Any
+
+from .. import clients, pull
+from ..observability import step
+
+
+@step
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return pull.check(clients.client("ssm"), command_id=event["commandId"], instance_id=event["instanceId"])

@@ -1,0 +1,11 @@
+"""State CheckSnapshot: completed, still pending, or error (raises SnapshotFailed)."""
+
+from typing import Any
+
+from .. import clients, snapshot
+from ..observability import step
+
+
+@step
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return snapshot.check(clients.client("ec2"), event["snapshotId"])

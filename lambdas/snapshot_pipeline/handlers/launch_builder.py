@@ -1,0 +1,20 @@
+"""State LaunchBuilder: one Bottlerocket instance in a private subnet, tagged with the execution."""
+
+import os
+from typing import Any
+
+from .. import builder, clients, names
+from ..defaults import PipelineDefaults
+from ..observability import logger, step
+
+
+@step
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    result = builder.launch(
+        clients.client("ec2"), plan=event["plan"], execution_arn=event["execution"]["executionArn"], defaults=PipelineDefaults.from_env(),
+        subnet_ids=[s for s in os.environ[names.ENV_BUILDER_SUBNET_IDS].split(",") if s],
+        security_group_id=os.environ[names.ENV_BUILDER_SECURITY_GROUP_ID],
+        instance_profile_arn=os.environ[names.ENV_BUILDER_INSTANCE_PROFILE_ARN],
+    )
+    logger.info("builder launched", extra=result)
+    return result

@@ -1,0 +1,12 @@
+"""State StopBuilder: stop the builder so the data volume is consistent for the snapshot."""
+
+from typing import Any
+
+from .. import builder, clients
+from ..observability import step
+
+
+@step
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    builder.stop(clients.client("ec2"), event["instanceId"])
+    return {"stopping": event["instanceId"]}

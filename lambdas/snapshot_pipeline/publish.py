@@ -1,0 +1,60 @@
+"""Publish: the metadata parameter first, then the snapshot ID parameter (the contract's last write)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from .defaults import PipelineDefaults
+from .fsr import disable_fsr, enable_fsr
+from .gate import get_parameter
+
+# (problem, detail) -> None: how publish reports non-fatal FSR problems (log + metric in the handler).
+Report = Callable[[str, str], None]
+
+
+def metadata_document(*, plan: dict[str, Any], snapshot: dict[str, Any], execution_arn: str) -> dict[str, Any]:
+    return {
+        "snapshotId": snapshot["snapshotId"],
+        "bottlerocketVersion": plan["bottlerocketVersion"],
+        "kubernetesVersion": plan["kubernetesVersion"],
+        "images": [{"reference": i["reference"], "digest": i["digest"], "pinned": i["pinned"]} for i in plan["images"]],
+        "platforms": plan["platforms"],
+        "executionArn": execution_arn,
+        "createdAt": snapshot["createdAt"],
+    }
+
+
+def publish(
+    ssm: Any, ec2: Any, *, plan: dict[str, Any], snapshot: dict[str, Any], execution_arn: str, defaults: PipelineDefaults,
+    report: Report,
+) -> dict[str, Any]:
+    snapshot_id = snapshot["snapshotId"]
+    previous = get_parameter(ssm, defaults.snapshotParameterName)
+    metadata = metadata_document(plan=plan, snapshot=snapshot, execution_arn=execution_arn)
+    # Metadata first: a reader that sees the new ID always finds matching metadata. If the ID write
+    # fails, the metadata's snapshotId differs from the parameter and readers treat it as stale.
+    ssm.put_parameter(
+        Name=defaults.metadata_parameter_name, Value=json.dumps(metadata, separators=(",", ":")), Type="String",
+        Overwrite=True, Tier="Intelligent-Tiering",
+    )
+    ssm.put_parameter(Name=defaults.snapshotParameterName, Value=snapshot_id, Type="String", Overwrite=True)
+
+    result: dict[str, Any] = {"snapshotId": snapshot_id, "superseded": previous, "fsr": {}}
+    if defaults.fastSnapshotRestoreAzs:
+        try:
+            outcome = enable_fsr(ec2, snapshot_id, defaults.fastSnapshotRestoreAzs)
+            result["fsr"]["enabled"] = outcome
+            if outcome["errors"]:
+                report("FastSnapshotRestoreEnableFailed", json.dumps(outcome["errors"]))
+        except Exception as exc:  # noqa: BLE001 - FSR is an optimisation; the publish stands without it
+            result["fsr"]["enableError"] = f"{type(exc).__name__}: {exc}"
+            report("FastSnapshotRestoreEnableFailed", str(exc))
+    if previous and previous != snapshot_id:
+        try:
+            result["fsr"]["disabledOnSuperseded"] = disable_fsr(ec2, previous)
+        except Exception as exc:  # noqa: BLE001 - reported; the operator can disable it by hand
+            result["fsr"]["disableError"] = f"{type(exc).__name__}: {exc}"
+            report("FastSnapshotRestoreDisableFailed", f"{previous}: {exc}")
+    return result

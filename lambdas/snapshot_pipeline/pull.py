@@ -1,0 +1,69 @@
+"""Run the pull script on the builder through SSM and read its outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from . import names, pull_script
+from .aws_errors import error_code, translate
+from .errors import ImageVerificationFailed, PullCommandFailed
+
+RUNNING = frozenset({"Pending", "InProgress", "Delayed", "Cancelling"})
+SUCCESS = "Success"
+# Every terminal failure SSM reports for a command invocation.
+FAILED = frozenset({"Failed", "TimedOut", "Cancelled", "DeliveryTimedOut", "Undeliverable", "Terminated", "ExecutionTimedOut"})
+# SSM's delivery timeout: how long the command may wait for the agent before DeliveryTimedOut.
+DELIVERY_TIMEOUT_SECONDS = 600
+
+
+def start(ssm: Any, *, instance_id: str, plan: dict[str, Any], execution_arn: str, pull_timeout_seconds: int) -> dict[str, Any]:
+    command = ssm.send_command(
+        InstanceIds=[instance_id],
+        DocumentName=names.PULL_DOCUMENT,
+        Comment=f"vllm-coldstart image pull for {execution_arn.rsplit(':', 1)[-1]}"[:100],
+        TimeoutSeconds=DELIVERY_TIMEOUT_SECONDS,
+        Parameters={
+            "commands": pull_script.ssm_commands(plan["images"], plan["platforms"]),
+            "executionTimeout": [str(pull_timeout_seconds)],
+        },
+    )["Command"]
+    return {"commandId": command["CommandId"], "instanceId": instance_id}
+
+
+def _invocation(ssm: Any, command_id: str, instance_id: str) -> dict[str, Any] | None:
+    try:
+        return ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+    except ClientError as exc:
+        if error_code(exc) == "InvocationDoesNotExist":  # briefly true right after send_command
+            return None
+        raise translate(exc) from exc
+
+
+def check(ssm: Any, *, command_id: str, instance_id: str) -> dict[str, Any]:
+    """{"done": bool, "status": ...}; raises PullCommandFailed for every terminal failure."""
+    invocation = _invocation(ssm, command_id, instance_id)
+    if invocation is None:
+        return {"done": False, "status": "Pending"}
+    status = invocation["Status"]
+    if status == SUCCESS:
+        return {"done": True, "status": status}
+    if status in RUNNING:
+        return {"done": False, "status": status}
+    detail = invocation.get("StatusDetails", status)
+    stderr = (invocation.get("StandardErrorContent") or "").strip()[-800:]
+    raise PullCommandFailed(
+        f"pull command {command_id} on {instance_id} ended {status} ({detail})"
+        + (f"; stderr tail: {stderr}" if stderr else "")
+        + ("" if status in FAILED else " (unknown SSM status, treated as failed)")
+    )
+
+
+def verify(ssm: Any, *, command_id: str, instance_id: str, plan: dict[str, Any]) -> dict[str, Any]:
+    invocation = _invocation(ssm, command_id, instance_id)
+    output = (invocation or {}).get("StandardOutputContent") or ""
+    problems = pull_script.verification_problems(output, plan["images"], plan["platforms"])
+    if problems:
+        raise ImageVerificationFailed("images not verified on the builder: " + "; ".join(problems))
+    return {"verified": [image["pinned"] for image in plan["images"]], "platforms": plan["platforms"]}

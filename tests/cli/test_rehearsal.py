@@ -1,0 +1,66 @@
+"""The local rehearsal end to end: real template, real handlers, real state machine, real charts, in moto.
+
+Checked independently of what the rehearsal prints: the server records, just before it stops, the
+builder instances still running and the published parameter; afterwards its thread must be gone,
+the environment as it was, and no rehearsal temp folder left.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from coldstart import rehearsal
+from coldstart.config import load_default_config
+
+pytestmark = [pytest.mark.e2e, pytest.mark.synth]  # runs the real state machine; synthesizes the pipeline stack
+
+
+class RecordingServer(ThreadedMotoServer):
+    instances: list[RecordingServer] = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.running_at_stop: list[str] | None = None
+        self.published_at_stop: str | None = None
+        RecordingServer.instances.append(self)
+
+    def stop(self) -> None:
+        host, port = self.get_host_and_port()
+        url = f"http://{host}:{port}"
+        ec2 = boto3.client("ec2", endpoint_url=url, region_name=rehearsal.REGION)
+        reservations = ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}])["Reservations"]
+        self.running_at_stop = [i["InstanceId"] for r in reservations for i in r["Instances"]]
+        ssm = boto3.client("ssm", endpoint_url=url, region_name=rehearsal.REGION)
+        self.published_at_stop = ssm.get_parameter(Name=load_default_config().snapshotParameterName)["Parameter"]["Value"]
+        super().stop()
+
+
+def _rehearsal_dirs() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob(f"{rehearsal.TEMP_PREFIX}*")}
+
+
+def test_rehearsal_publishes_a_snapshot_that_the_synthesized_nodeclass_references(cli, monkeypatch):
+    monkeypatch.setattr("moto.server.ThreadedMotoServer", RecordingServer)
+    RecordingServer.instances.clear()
+    env_before, dirs_before = dict(os.environ), _rehearsal_dirs()
+
+    result = cli("rehearse")
+
+    assert result.exit_code == 0, result.output
+    printed_id = result.stdout.strip().splitlines()[-1].removeprefix("snapshot: ")
+    (server,) = RecordingServer.instances
+    assert server.published_at_stop == printed_id  # what Parameter Store held is what was printed
+    nodeclass = result.stdout.split("EC2NodeClass (synthesized from the emulated Parameter Store):")[1]
+    assert f"snapshotID: {printed_id}" in nodeclass
+    assert "✓ Publish" in result.stdout and "✓ LaunchBuilder" in result.stdout  # the real state machine's states
+    assert server.running_at_stop == []  # the pipeline terminated its builder
+    assert not server._thread.is_alive()
+    assert dict(os.environ) == env_before
+    assert _rehearsal_dirs() == dirs_before
+

@@ -1,0 +1,109 @@
+"""Pipeline fixtures: the PipelineStack template is synthesized ONCE per session (with cdk-nag on);
+each e2e test gets a fresh moto world with that template's functions and state machine deployed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from coldstart import emulator
+from coldstart.config import AppConfig, load_default_config
+from lambdas.snapshot_pipeline import names
+from lambdas.snapshot_pipeline.defaults import PipelineDefaults
+from stacks.pipeline_stack import pipeline_defaults
+
+REGION = "us-west-2"
+ACCOUNT = emulator.ACCOUNT
+PREVIOUS_SNAPSHOT = "snap-0123456789abcdef0"
+
+# Small intervals so waits take seconds; the definition is otherwise the deployed one.
+TEST_CONFIG_OVERRIDES: dict[str, Any] = {"pollIntervalSeconds": 1, "maxPolls": 3, "triggerDebounceSeconds": 0, "pullTimeoutSeconds": 60}
+
+
+@pytest.fixture(scope="session")
+def pipeline_config() -> AppConfig:
+    return load_default_config(**TEST_CONFIG_OVERRIDES)
+
+
+@pytest.fixture(scope="session")
+def pipeline_template(pipeline_config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The synthesized PipelineStack template (cdk-nag AwsSolutions on: an unacknowledged finding fails here)."""
+    return emulator.synthesize_pipeline_template(pipeline_config, tmp_path_factory.mktemp("pipeline-cdk-out"), nag=True)
+
+
+@pytest.fixture
+def defaults(pipeline_config: AppConfig) -> PipelineDefaults:
+    return pipeline_defaults(pipeline_config, "VllmColdstartPipeline")
+
+
+class FakeContext:
+    """The Lambda context attributes Powertools and the handlers read."""
+
+    function_name = "test"
+    memory_limit_in_mb = 256
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:test"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@dataclass
+class World:
+    gaps: emulator.AwsGaps
+    faults: emulator.Faults
+    digest: str
+    ec2: Any
+    ssm: Any
+    ecr: Any
+    pipeline: emulator.LocalPipeline | None = None
+
+    def deploy(self, template: dict[str, Any], **config_overrides: Any) -> emulator.LocalPipeline:
+        self.pipeline = emulator.LocalPipeline(template, region=REGION, config_overrides=config_overrides).deploy()
+        return self.pipeline
+
+    # --- observations ---
+    def live_instances(self) -> list[dict[str, Any]]:
+        return [i for r in self.ec2.describe_instances()["Reservations"] for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+
+    def volumes(self) -> list[dict[str, Any]]:
+        return self.ec2.describe_volumes()["Volumes"]
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        """Snapshots the pipeline made (moto also lists its stock AMIs' snapshots as ours)."""
+        filters = [{"Name": f"tag:{names.TAG_MANAGED_BY}", "Values": [names.MANAGED_BY_VALUE]}]
+        return self.ec2.describe_snapshots(OwnerIds=["self"], Filters=filters)["Snapshots"]
+
+    def parameter(self, name: str = names.DEFAULT_SNAPSHOT_PARAMETER) -> str | None:
+        try:
+            return str(self.ssm.get_parameter(Name=name)["Parameter"]["Value"])
+        except self.ssm.exceptions.ParameterNotFound:
+            return None
+
+    def publish_previous(self, snapshot_id: str = PREVIOUS_SNAPSHOT) -> None:
+        """A snapshot ID published by an earlier (pretend) run."""
+        self.ssm.put_parameter(Name=names.DEFAULT_SNAPSHOT_PARAMETER, Value=snapshot_id, Type="String", Overwrite=True)
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    """moto (with Step Functions execution), handlers in-process, moto's gaps filled, Bottlerocket and vLLM image seeded."""
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), emulator.in_process_lambdas(), emulator.fast_retries():
+        faults = emulator.Faults()
+        gaps = emulator.AwsGaps(region=REGION, faults=faults)
+        with gaps.installed():
+            emulator.seed_bottlerocket(REGION, "1.33")
+            ecr = boto3.client("ecr", region_name=REGION)
+            digest = emulator.seed_ecr_image(ecr, "vllm/vllm-openai", "v0.11.0")
+            yield World(gaps=gaps, faults=faults, digest=digest, ec2=boto3.client("ec2", region_name=REGION),
+                        ssm=boto3.client("ssm", region_name=REGION), ecr=ecr)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Powertools warns when a step emitted no metric in an invocation; that is expected for most steps.
+    config.addinivalue_line("filterwarnings", "ignore:No application metrics to publish:UserWarning")

@@ -1,0 +1,197 @@
+"""Assertions on the synthesized PipelineStack template (the fixture also ran cdk-nag AwsSolutions on it)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from coldstart import names
+from lambdas.snapshot_pipeline import errors
+from stacks.pipeline.functions import STEPS
+from stacks.pipeline.state_machine import RETRY_POLICY
+
+pytestmark = pytest.mark.synth
+
+MUTATING_EC2 = {"ec2:RunInstances", "ec2:TerminateInstances", "ec2:StopInstances", "ec2:DeleteVolume", "ec2:DeleteSnapshot",
+                "ec2:CreateSnapshot", "ec2:CreateTags", "ec2:EnableFastSnapshotRestores", "ec2:DisableFastSnapshotRestores"}
+TAG_KEYS = {names.TAG_MANAGED_BY, "vllm-coldstart:pipeline"}
+
+
+def resources(template: dict, kind: str) -> dict[str, dict]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def statements(template: dict) -> list[dict[str, Any]]:
+    out = []
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            res = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            out.append({**statement, "Action": actions, "Resource": res})
+    return out
+
+
+def flat(value: Any) -> str:
+    return json.dumps(value)
+
+
+def definition(template: dict) -> dict[str, Any]:
+    (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    return json.loads("".join(p if isinstance(p, str) else '"ARN"' for p in parts).replace('""ARN""', '"ARN"'))
+
+
+def test_mutating_ec2_actions_are_scoped_by_the_pipelines_tags(pipeline_template: dict) -> None:
+    checked = 0
+    for statement in statements(pipeline_template):
+        mutating = MUTATING_EC2 & set(statement["Action"])
+        if not mutating:
+            continue
+        assert "*" not in statement["Resource"], statement
+        wildcard = any(flat(r).endswith('/*"') or flat(r).endswith('/*"]]}') for r in statement["Resource"])
+        if not wildcard:
+            continue  # named resources: the builder's subnets and security group
+        condition = flat(statement.get("Condition", {}))
+        if "image/*" in flat(statement["Resource"]):
+            continue  # public Bottlerocket AMIs (no tags of ours)
+        if "ec2:CreateTags" in mutating:
+            assert "ec2:CreateAction" in condition, statement
+        else:
+            for key in TAG_KEYS:
+                assert f"aws:RequestTag/{key}" in condition or f"aws:ResourceTag/{key}" in condition, statement
+        checked += 1
+    assert checked >= 10
+
+
+def test_run_instances_requires_request_tags_on_everything_it_creates(pipeline_template: dict) -> None:
+    run = [s for s in statements(pipeline_template) if "ec2:RunInstances" in s["Action"] and "Condition" in s]
+    (created,) = run
+    assert {"instance/*", "volume/*", "network-interface/*"} <= {flat(r).split(":")[-1].rstrip('"]}') for r in created["Resource"]}
+    assert set(created["Condition"]["StringEquals"]) == {f"aws:RequestTag/{k}" for k in TAG_KEYS}
+
+
+def test_send_command_is_limited_to_the_document_and_pipeline_instances(pipeline_template: dict) -> None:
+    send = [s for s in statements(pipeline_template) if "ssm:SendCommand" in s["Action"]]
+    assert len(send) == 2
+    assert any("document/AWS-RunShellScript" in flat(s["Resource"]) and "Condition" not in s for s in send)
+    instance = next(s for s in send if "instance/*" in flat(s["Resource"]))
+    assert set(instance["Condition"]["StringEquals"]) == {f"ssm:resourceTag/{k}" for k in TAG_KEYS}
+
+
+def test_pass_role_only_for_the_builder_role_and_only_to_ec2(pipeline_template: dict) -> None:
+    (passrole,) = [s for s in statements(pipeline_template) if "iam:PassRole" in s["Action"]]
+    (builder_role,) = [k for k, v in resources(pipeline_template, "AWS::IAM::Role").items()
+                       if "ec2.amazonaws.com" in flat(v["Properties"]["AssumeRolePolicyDocument"])]
+    assert passrole["Resource"] == [{"Fn::GetAtt": [builder_role, "Arn"]}]
+    assert passrole["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+
+
+def test_no_pipeline_function_can_get_an_ecr_credential(pipeline_template: dict) -> None:
+    assert not [s for s in statements(pipeline_template) if "ecr:GetAuthorizationToken" in s["Action"]]
+
+
+def test_builder_role_is_ssm_core_plus_ecr_read_and_its_security_group_has_no_ingress(pipeline_template: dict) -> None:
+    (role,) = [v for v in resources(pipeline_template, "AWS::IAM::Role").values()
+               if "ec2.amazonaws.com" in flat(v["Properties"]["AssumeRolePolicyDocument"])]
+    managed = flat(role["Properties"]["ManagedPolicyArns"])
+    assert "AmazonSSMManagedInstanceCore" in managed and "AmazonEC2ContainerRegistryReadOnly" in managed
+    (sg,) = resources(pipeline_template, "AWS::EC2::SecurityGroup").values()
+    assert "SecurityGroupIngress" not in sg["Properties"]
+    assert not resources(pipeline_template, "AWS::EC2::SecurityGroupIngress")
+
+
+def test_functions_share_one_asset_use_arm64_python312_and_the_powertools_layer(pipeline_template: dict) -> None:
+    functions = resources(pipeline_template, "AWS::Lambda::Function")
+    assert {f["Properties"]["Handler"] for f in functions.values()} == {f"snapshot_pipeline.handlers.{s}.handler" for s in STEPS}
+    assert len({flat(f["Properties"]["Code"]) for f in functions.values()}) == 1
+    for fn in functions.values():
+        props = fn["Properties"]
+        assert props["Runtime"] == "python3.12" and props["Architectures"] == ["arm64"]
+        (layer,) = props["Layers"]
+        assert "${AWS::Region}" in layer["Fn::Sub"] and "AWSLambdaPowertoolsPythonV3-python312-arm64" in layer["Fn::Sub"]
+        config = json.loads(props["Environment"]["Variables"][names.ENV_PIPELINE_CONFIG])
+        assert config["snapshotParameterName"] == names.DEFAULT_SNAPSHOT_PARAMETER
+
+
+def test_waits_read_their_seconds_from_the_plan_and_tasks_share_one_retry_policy(pipeline_template: dict) -> None:
+    states = definition(pipeline_template)["States"]
+    waits = [s for s in states.values() if s["Type"] == "Wait"]
+    assert waits and all("SecondsPath" in w and "Seconds" not in w for w in waits)
+    expected = [{"ErrorEquals": list(r.errors), "IntervalSeconds": r.interval_seconds, "MaxAttempts": r.max_attempts,
+                 "BackoffRate": r.backoff_rate, "MaxDelaySeconds": r.max_delay_seconds, "JitterStrategy": "FULL"} for r in RETRY_POLICY]
+    tasks = {name: s for name, s in states.items() if s["Type"] == "Task"}
+    assert len(tasks) == len(STEPS) - 1  # every step but the janitor
+    for name, task in tasks.items():
+        assert task["Retry"] == expected, name
+    # Everything after the launch is caught into cleanup; the first state and the gate fail directly
+    uncaught = {n for n, t in tasks.items() if "Catch" not in t}
+    assert uncaught == {"ResolveInput", "CheckGate"}
+    for name in ("LaunchBuilder", "CheckBuilderOnline", "StartPull", "CheckPull", "VerifyImages", "StopBuilder", "CreateSnapshot",
+                 "CheckSnapshot", "Publish"):
+        assert tasks[name]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "StartCleanupPolls"}], name
+    assert definition(pipeline_template)["StartAt"] == "ResolveInput"
+
+
+def test_polls_are_bounded_with_named_timeouts(pipeline_template: dict) -> None:
+    states = definition(pipeline_template)["States"]
+    for name, limit in {"Online": "$.plan.maxPolls", "Pull": "$.plan.commandMaxPolls", "Snapshot": "$.plan.maxPolls"}.items():
+        choices = states[f"{name}Done?"]["Choices"]
+        assert any(c.get("Variable") == "$.poll.count" and c.get("NumericGreaterThanEqualsPath") == limit for c in choices)
+    for error in (errors.BUILDER_ONLINE_TIMEOUT, errors.PULL_TIMEOUT, errors.SNAPSHOT_TIMEOUT, errors.STOP_TIMEOUT):
+        assert states[f"{error}Reached"]["Parameters"]["Error"] == error
+
+
+def test_state_machine_is_standard_logged_traced_and_bounded(pipeline_template: dict) -> None:
+    (machine,) = resources(pipeline_template, "AWS::StepFunctions::StateMachine").values()
+    props = machine["Properties"]
+    assert props["StateMachineType"] == "STANDARD" and props["TracingConfiguration"] == {"Enabled": True}
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert definition(pipeline_template)["TimeoutSeconds"] > 0
+
+
+def test_failure_alarms_notify_an_encrypted_topic(pipeline_template: dict) -> None:
+    alarms = resources(pipeline_template, "AWS::CloudWatch::Alarm").values()
+    metrics = {a["Properties"]["MetricName"] for a in alarms}
+    assert {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted", "Errors"} <= metrics
+    (topic_id, topic), = resources(pipeline_template, "AWS::SNS::Topic").items()
+    assert "KmsMasterKeyId" in topic["Properties"]
+    for alarm in alarms:
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+
+
+def test_ecr_push_rule_matches_successful_pushes_of_the_configured_repository_and_tag(pipeline_template: dict, pipeline_config: Any) -> None:
+    rules = resources(pipeline_template, "AWS::Events::Rule").values()
+    (ecr_rule,) = [r for r in rules if r["Properties"].get("EventPattern", {}).get("source") == ["aws.ecr"]]
+    assert ecr_rule["Properties"]["EventPattern"] == {
+        "source": ["aws.ecr"], "detail-type": ["ECR Image Action"],
+        "detail": {"action-type": ["PUSH"], "result": ["SUCCESS"], "repository-name": [pipeline_config.vllmRepository],
+                   "image-tag": [pipeline_config.ecrTriggerTagPattern]},
+    }
+    (target,) = ecr_rule["Properties"]["Targets"]
+    assert '"imageDigest":<detail-image-digest>' in target["InputTransformer"]["InputTemplate"].replace(" ", "")
+
+
+def test_wildcard_tag_patterns_become_eventbridge_wildcard_filters() -> None:
+    from aws_cdk import Stack
+
+    from stacks.pipeline.triggers import tag_filter
+
+    assert Stack().resolve(tag_filter("v0.*")) == [{"wildcard": "v0.*"}]
+    assert tag_filter("v0.11.0") == ["v0.11.0"]
+
+
+def test_schedule_and_janitor_rules(pipeline_template: dict, pipeline_config: Any) -> None:
+    rules = list(resources(pipeline_template, "AWS::Events::Rule").values())
+    assert [r["Properties"]["ScheduleExpression"] for r in rules if "ScheduleExpression" in r["Properties"]] == [
+        pipeline_config.scheduleExpression]
+    (janitor,) = [r for r in rules if r["Properties"].get("EventPattern", {}).get("source") == ["aws.states"]]
+    pattern = janitor["Properties"]["EventPattern"]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert sorted(pattern["detail"]["status"]) == ["ABORTED", "FAILED", "TIMED_OUT"]
+    assert "stateMachine:VllmColdstartPipeline-snapshot" in flat(pattern["detail"]["stateMachineArn"])
+
+
+def test_stack_outputs_the_state_machine_arn(pipeline_template: dict) -> None:
+    assert names.OUTPUT_STATE_MACHINE_ARN in pipeline_template["Outputs"]

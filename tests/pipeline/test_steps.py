@@ -1,0 +1,335 @@
+"""Each step's plain functions (and the janitor handler) against moto, plus the pull script run under bash."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from lambdas.snapshot_pipeline import builder, cleanup, fsr, gate, names, publish, pull, pull_script, retention, snapshot, tags
+from lambdas.snapshot_pipeline.errors import ImageVerificationFailed, InsufficientCapacity, PullCommandFailed, SnapshotFailed
+from lambdas.snapshot_pipeline.handlers import janitor
+from lambdas.snapshot_pipeline.resolve import resolve_input
+
+from .conftest import ACCOUNT, REGION, FakeContext
+
+EXECUTION = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:VllmColdstartPipeline-snapshot:run-1"
+
+
+def plan_for(world: Any, defaults: Any, user_input: dict | None = None) -> dict[str, Any]:
+    event = {"input": user_input or {}, "executionArn": EXECUTION, "stateMachineArn": "arn:sm", "startTime": "2026-01-01T00:00:00Z"}
+    return resolve_input(event, defaults, ecr=world.ecr, ssm=world.ssm, account=ACCOUNT, region=REGION, probe=world.gaps.anonymous_probe)["plan"]
+
+
+def network(world: Any) -> dict[str, Any]:
+    vpc = world.ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnets = [world.ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=f"{REGION}{z}")["Subnet"]["SubnetId"]
+               for i, z in enumerate("ab")]
+    sg = world.ec2.create_security_group(GroupName="builder", Description="builder", VpcId=vpc)["GroupId"]
+    iam = boto3.client("iam", region_name=REGION)
+    profile = iam.create_instance_profile(InstanceProfileName=f"builder-{vpc}")["InstanceProfile"]["Arn"]
+    return {"subnet_ids": subnets, "security_group_id": sg, "instance_profile_arn": profile}
+
+
+def launch(world: Any, defaults: Any, plan: dict[str, Any], execution: str = EXECUTION) -> dict[str, Any]:
+    client = world.gaps.client("ec2")
+    return builder.launch(client, plan=plan, execution_arn=execution, defaults=defaults, **network(world))
+
+
+# --- builder ---------------------------------------------------------------------------------------------------
+def test_builder_is_private_imdsv2_only_encrypted_and_tagged_with_the_execution(world: Any, defaults: Any) -> None:
+    plan = plan_for(world, defaults)
+    result = launch(world, defaults, plan)
+    (instance,) = world.live_instances()
+    assert instance["InstanceId"] == result["instanceId"]
+    assert instance["MetadataOptions"]["HttpTokens"] == "required"
+    assert "PublicIpAddress" not in instance
+    request = world.gaps.calls_to("ec2.run_instances")[0]
+    assert request["NetworkInterfaces"][0]["AssociatePublicIpAddress"] is False
+    assert request["InstanceInitiatedShutdownBehavior"] == "terminate"
+    volumes = {v["Attachments"][0]["Device"]: v for v in world.volumes()}
+    data = volumes[names.BUILDER_DATA_DEVICE]
+    assert (data["Size"], data["VolumeType"], data["Encrypted"]) == (defaults.dataVolumeSizeGiB, "gp3", True)
+    data_request = next(m for m in request["BlockDeviceMappings"] if m["DeviceName"] == names.BUILDER_DATA_DEVICE)["Ebs"]
+    assert (data_request["Iops"], data_request["Throughput"]) == (defaults.dataVolumeIops, defaults.dataVolumeThroughput)
+    assert all(v["Encrypted"] for v in volumes.values())
+    for resource in (instance, data):
+        resource_tags = tags.as_dict(resource["Tags"])
+        assert resource_tags[names.TAG_EXECUTION] == EXECUTION
+        assert resource_tags[names.TAG_MANAGED_BY] == names.MANAGED_BY_VALUE
+        assert resource_tags[names.TAG_PIPELINE] == defaults.pipelineName
+
+
+def test_launch_tries_every_subnet_then_raises_insufficient_capacity(world: Any, defaults: Any) -> None:
+    world.faults.insufficient_capacity = True
+    with pytest.raises(InsufficientCapacity, match="no capacity for m6i.xlarge"):
+        launch(world, defaults, plan_for(world, defaults))
+    assert len({c["NetworkInterfaces"][0]["SubnetId"] for c in world.gaps.calls_to("ec2.run_instances")}) == 2
+    assert world.live_instances() == []
+
+
+def test_online_check_reads_ssm_ping_status(world: Any, defaults: Any) -> None:
+    instance_id = launch(world, defaults, plan_for(world, defaults))["instanceId"]
+    world.faults.ssm_ping = ["ConnectionLost", "Online"]
+    ec2, ssm = world.gaps.client("ec2"), world.gaps.client("ssm")
+    assert builder.check_online(ec2, ssm, instance_id)["online"] is False
+    assert builder.check_online(ec2, ssm, instance_id)["online"] is True
+
+
+# --- pull script ---------------------------------------------------------------------------------------------------
+IMAGES = [
+    {"reference": "111122223333.dkr.ecr.us-west-2.amazonaws.com/vllm/vllm-openai:v0.11.0", "digest": "sha256:" + "1" * 64,
+     "pinned": "111122223333.dkr.ecr.us-west-2.amazonaws.com/vllm/vllm-openai@sha256:" + "1" * 64, "kind": "ecr-private"},
+    {"reference": "public.ecr.aws/org/tool@sha256:" + "2" * 64, "digest": "sha256:" + "2" * 64,
+     "pinned": "public.ecr.aws/org/tool@sha256:" + "2" * 64, "kind": "ecr-public"},
+]
+SECRET = "c2VjcmV0LWVjci1wYXNzd29yZA=="
+
+FAKE_CTR = r"""#!/bin/bash
+# Records each call; `images ls name==REF` prints a ctr-style row for pulled refs (digest = part after @).
+echo "$*" >> "$CALLS"
+args=("$@")
+if [ "${args[5]}" = ls ]; then
+  ref=${args[6]#name==}
+  echo "REF TYPE DIGEST SIZE PLATFORMS LABELS"
+  if grep -q -- " $ref\$" "$CALLS"; then
+    echo "$ref application/vnd.oci.image.index.v1+json ${ref##*@} 4.2 GiB linux/amd64,linux/arm64 io.cri-containerd.image=managed,io.cri-containerd.pinned=pinned"
+  fi
+fi
+"""
+FAKE_APICLIENT = '#!/bin/bash\n# apiclient exec admin sheltie CMD... -> CMD...\nshift 3\nexec "$@"\n'
+FAKE_PROVIDER = '#!/bin/bash\ncat > /dev/null\necho \'{"kind":"CredentialProviderResponse","auth":{"r":{"username":"AWS","password":"' + SECRET + '"}}}\'\n'
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_pull_script_pulls_pins_and_verifies_every_image_with_the_credential_fetched_on_the_host(tmp_path: Path) -> None:
+    # Given fake ctr/apiclient/credential provider standing in for the Bottlerocket host
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in {"ctr": FAKE_CTR, "apiclient": FAKE_APICLIENT, "provider": FAKE_PROVIDER}.items():
+        (bin_dir / name).write_text(body)
+        (bin_dir / name).chmod(0o755)
+    commands = pull_script.ssm_commands(IMAGES, ["amd64", "arm64"], credential_provider=str(bin_dir / "provider"))
+    # When the SSM command text runs
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(tmp_path / "calls")}
+    run = subprocess.run(["bash", "-c", "\n".join(commands)], capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    pulls = [c for c in calls if " images pull " in f" {c} "]
+    # Then every image is pulled by digest into k8s.io, for both platforms, managed and pinned
+    assert len(pulls) == 2
+    for call, image in zip(pulls, IMAGES, strict=True):
+        assert call.startswith("-a /run/containerd/containerd.sock -n k8s.io images pull --platform linux/amd64 --platform linux/arm64")
+        assert f"--label {names.CRI_MANAGED_LABEL} --label {names.CRI_PINNED_LABEL}" in call
+        assert call.endswith(image["pinned"])
+    assert f"AWS:{SECRET}" in pulls[0] and "--user" not in pulls[1]  # only private ECR gets the host-side credential
+    assert any(c.startswith(f"-a /run/containerd/containerd.sock -n k8s.io images tag --force {IMAGES[0]['pinned']} {IMAGES[0]['reference']}")
+               for c in calls)
+    # and the verify step accepts the script's own output, which never contains the credential
+    assert pull_script.verification_problems(run.stdout, IMAGES, ["amd64", "arm64"]) == []
+    assert SECRET not in run.stdout + run.stderr
+    assert SECRET not in json.dumps(commands)
+
+
+def test_ssm_command_carries_no_credential_and_names_what_it_pulls(world: Any, defaults: Any) -> None:
+    token = world.ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+    plan = plan_for(world, defaults)
+    instance_id = launch(world, defaults, plan)["instanceId"]
+    pull.start(world.gaps.client("ssm"), instance_id=instance_id, plan=plan, execution_arn=EXECUTION, pull_timeout_seconds=600)
+    (sent,) = world.gaps.calls_to("ssm.send_command")
+    text = json.dumps(sent)
+    assert token not in text and "get-login-password" not in text
+    assert sent["DocumentName"] == "AWS-RunShellScript" and sent["Parameters"]["executionTimeout"] == ["600"]
+    assert pull_script.manifest_from_commands(sent["Parameters"]["commands"])[0][0]["pinned"] == plan["images"][0]["pinned"]
+    assert not [c for c in world.gaps.calls if c[0] == "ecr.get_authorization_token"]
+
+
+@pytest.mark.parametrize("status", ["Failed", "TimedOut", "Cancelled", "DeliveryTimedOut"])
+def test_every_terminal_command_failure_raises_with_its_status(world: Any, defaults: Any, status: str) -> None:
+    plan = plan_for(world, defaults)
+    instance_id = launch(world, defaults, plan)["instanceId"]
+    ssm = world.gaps.client("ssm")
+    command_id = pull.start(ssm, instance_id=instance_id, plan=plan, execution_arn=EXECUTION, pull_timeout_seconds=600)["commandId"]
+    world.faults.command_status = ["InProgress", status]
+    assert pull.check(ssm, command_id=command_id, instance_id=instance_id) == {"done": False, "status": "InProgress"}
+    with pytest.raises(PullCommandFailed, match=f"ended {status}"):
+        pull.check(ssm, command_id=command_id, instance_id=instance_id)
+
+
+@pytest.mark.parametrize(
+    ("output", "problem"),
+    [
+        ("", "no verification line"),
+        (f"{names.VERIFY_LINE_PREFIX} ref={IMAGES[0]['pinned']} missing=true", "not in containerd"),
+        (pull_script.verify_line(IMAGES[0]["pinned"], "sha256:" + "9" * 64, ["amd64"], [names.CRI_MANAGED_LABEL, names.CRI_PINNED_LABEL]),
+         "containerd holds digest"),
+        (pull_script.verify_line(IMAGES[0]["pinned"], IMAGES[0]["digest"], ["amd64"], [names.CRI_MANAGED_LABEL]), "io.cri-containerd.pinned"),
+        (pull_script.verify_line(IMAGES[0]["pinned"], IMAGES[0]["digest"], ["arm64"], [names.CRI_MANAGED_LABEL, names.CRI_PINNED_LABEL]),
+         "linux/amd64 missing"),
+    ],
+)
+def test_verification_rejects_missing_wrong_or_unpinned_images(output: str, problem: str) -> None:
+    problems = pull_script.verification_problems(output, IMAGES[:1], ["amd64"])
+    assert len(problems) == 1 and problem in problems[0]
+
+
+def test_verify_step_raises_when_the_output_lacks_an_image(world: Any, defaults: Any) -> None:
+    plan = plan_for(world, defaults)
+    instance_id = launch(world, defaults, plan)["instanceId"]
+    ssm = world.gaps.client("ssm")
+    command_id = pull.start(ssm, instance_id=instance_id, plan=plan, execution_arn=EXECUTION, pull_timeout_seconds=600)["commandId"]
+    world.faults.command_stdout = "pulled nothing"
+    with pytest.raises(ImageVerificationFailed, match="no verification line"):
+        pull.verify(ssm, command_id=command_id, instance_id=instance_id, plan=plan)
+
+
+# --- snapshot ---------------------------------------------------------------------------------------------------------
+def test_snapshot_of_the_data_volume_carries_images_digests_and_versions(world: Any, defaults: Any) -> None:
+    plan = plan_for(world, defaults)
+    instance_id = launch(world, defaults, plan)["instanceId"]
+    ec2 = world.gaps.client("ec2")
+    builder.stop(ec2, instance_id)
+    result = snapshot.create(ec2, instance_id=instance_id, plan=plan, execution_arn=EXECUTION, pipeline=defaults.pipelineName)
+    (snap,) = world.ec2.describe_snapshots(SnapshotIds=[result["snapshotId"]])["Snapshots"]
+    data_volume = next(v for v in world.volumes() if v["Attachments"][0]["Device"] == names.BUILDER_DATA_DEVICE)
+    assert snap["VolumeId"] == data_volume["VolumeId"]
+    snap_tags = tags.as_dict(snap["Tags"])
+    assert snap_tags[names.TAG_IMAGES] == plan["images"][0]["reference"]
+    assert snap_tags[names.TAG_DIGESTS] == world.digest
+    assert snap_tags[names.TAG_BOTTLEROCKET_VERSION] == "1.50.0"
+    assert snap_tags[names.TAG_KUBERNETES_VERSION] == "1.33"
+    assert snap_tags[names.TAG_EXECUTION] == EXECUTION and snap_tags[names.TAG_ROLE] == names.ROLE_SNAPSHOT
+    assert snap_tags[names.TAG_CREATED_AT] == result["createdAt"]
+    world.faults.snapshot_state = ["error"]
+    with pytest.raises(SnapshotFailed, match="state error"):
+        snapshot.check(ec2, result["snapshotId"])
+
+
+def test_long_tag_values_keep_whole_items_and_say_how_many_are_left_out() -> None:
+    digests = ["sha256:" + str(i) * 64 for i in range(1, 6)]
+    value = tags.joined_value(digests)
+    assert len(value) <= 256 and value.endswith("+2 more") and value.startswith(digests[0])
+
+
+# --- cleanup and janitor ------------------------------------------------------------------------------------------------
+def test_cleanup_terminates_deletes_volumes_and_unpublished_snapshots_but_keeps_the_published_one(world: Any, defaults: Any) -> None:
+    plan = plan_for(world, defaults)
+    instance_id = launch(world, defaults, plan)["instanceId"]
+    ec2 = world.gaps.client("ec2")
+    builder.stop(ec2, instance_id)
+    published_snap = snapshot.create(ec2, instance_id=instance_id, plan=plan, execution_arn=EXECUTION, pipeline=defaults.pipelineName)
+    stray = snapshot.create(ec2, instance_id=instance_id, plan=plan, execution_arn=EXECUTION, pipeline=defaults.pipelineName)
+    world.publish_previous(published_snap["snapshotId"])
+    result = cleanup.cleanup_execution(ec2, world.gaps.client("ssm"), execution_arn=EXECUTION, defaults=defaults)
+    assert result["done"] is True and result["terminated"] == [instance_id]
+    assert world.live_instances() == [] and world.volumes() == []
+    assert [s["SnapshotId"] for s in world.snapshots()] == [published_snap["snapshotId"]]
+    assert stray["snapshotId"] in result["deletedSnapshots"]
+
+
+def test_cleanup_leaves_other_executions_alone(world: Any, defaults: Any) -> None:
+    plan = plan_for(world, defaults)
+    launch(world, defaults, plan, execution=EXECUTION + "-other")
+    result = cleanup.cleanup_execution(world.gaps.client("ec2"), world.gaps.client("ssm"), execution_arn=EXECUTION, defaults=defaults)
+    assert result["terminated"] == [] and len(world.live_instances()) == 1
+
+
+def test_janitor_cleans_up_after_an_aborted_execution(world: Any, defaults: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given an execution that was aborted with its builder running
+    plan = plan_for(world, defaults)
+    launch(world, defaults, plan)
+    monkeypatch.setenv(names.ENV_PIPELINE_CONFIG, defaults.to_json())
+    event = {"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
+             "detail": {"executionArn": EXECUTION, "stateMachineArn": "arn:sm", "status": "ABORTED"}}
+    # When the janitor handles the status-change event
+    result = janitor.handler(event, FakeContext())
+    # Then nothing of that execution is left
+    assert result["done"] is True and world.live_instances() == [] and world.volumes() == []
+
+
+# --- gate ------------------------------------------------------------------------------------------------------------------
+def _metadata(plan: dict[str, Any], snapshot_id: str) -> str:
+    return json.dumps(publish.metadata_document(plan=plan, snapshot={"snapshotId": snapshot_id, "createdAt": "x"}, execution_arn=EXECUTION))
+
+
+def test_gate_treats_a_published_build_as_done_unless_forced_or_stale(world: Any, defaults: Any) -> None:
+    plan = plan_for(world, defaults)
+    execution = {"executionArn": EXECUTION, "stateMachineArn": "arn:aws:states:us-west-2:123456789012:stateMachine:none",
+                 "startTime": "2026-01-01T00:00:00Z"}
+
+    class NoRuns:
+        def get_paginator(self, _: str) -> Any:
+            return self
+
+        def paginate(self, **_: Any) -> Any:
+            return [{"executions": []}]
+
+    ssm = world.gaps.client("ssm")
+    assert gate.decide(NoRuns(), ssm, plan=plan, execution=execution, defaults=defaults)["decision"] == gate.PROCEED
+    world.ssm.put_parameter(Name=defaults.metadata_parameter_name, Value=_metadata(plan, "snap-11111111"), Type="String")
+    world.publish_previous("snap-11111111")
+    assert gate.decide(NoRuns(), ssm, plan=plan, execution=execution, defaults=defaults) == {"decision": "published", "snapshotId": "snap-11111111"}
+    assert gate.decide(NoRuns(), ssm, plan={**plan, "force": True}, execution=execution, defaults=defaults)["decision"] == gate.PROCEED
+    world.publish_previous("snap-22222222")  # metadata now stale: the ID wins, rebuild
+    assert gate.decide(NoRuns(), ssm, plan=plan, execution=execution, defaults=defaults)["decision"] == gate.PROCEED
+
+
+# --- retention -----------------------------------------------------------------------------------------------------------
+def test_retention_keeps_published_and_rollback_target_even_when_newer_snapshots_exist(world: Any, defaults: Any) -> None:
+    plan = plan_for(world, defaults)
+    instance_id = launch(world, defaults, plan)["instanceId"]
+    ec2 = world.gaps.client("ec2")
+    make = [snapshot.create(ec2, instance_id=instance_id, plan=plan, execution_arn=EXECUTION, pipeline=defaults.pipelineName)["snapshotId"]
+            for _ in range(5)]
+    oldest, rollback, newer1, newer2, current = make
+    world.publish_previous(oldest)
+    world.publish_previous(rollback)
+    world.publish_previous(current)
+    result = retention.apply_retention(ec2, world.gaps.client("ssm"), defaults=replace_retention(defaults, 2))
+    remaining = {s["SnapshotId"] for s in world.snapshots()}
+    assert remaining == {current, rollback}
+    assert set(result["deleted"]) == {oldest, newer1, newer2}
+
+
+def replace_retention(defaults: Any, count: int) -> Any:
+    from dataclasses import replace
+
+    return replace(defaults, snapshotRetentionCount=count)
+
+
+# --- Fast Snapshot Restore (module functions the CLI's rollback reuses) ---------------------------------------------------
+def test_fsr_enable_and_disable_report_states_per_az(world: Any) -> None:
+    ec2 = world.gaps.client("ec2")
+    assert fsr.enable_fsr(ec2, "snap-1", ["us-west-2a", "us-west-2b"])["states"] == {"us-west-2a": "enabling", "us-west-2b": "enabling"}
+    assert fsr.fsr_states(ec2, "snap-1") == {"us-west-2a": "enabling", "us-west-2b": "enabling"}
+    assert set(fsr.disable_fsr(ec2, "snap-1")["states"]) == {"us-west-2a", "us-west-2b"}
+    assert fsr.fsr_states(ec2, "snap-1") == {}
+
+
+def test_retention_after_an_operator_rollback_protects_the_next_rollback_target(world: Any, defaults: Any) -> None:
+    """Retention and `coldstart rollback` share one rule: after rolling back from C to B, the next
+    rollback goes to A (not back to C), so retention must keep A and may delete C."""
+    from coldstart.ops.snapshots import apply_rollback, plan_rollback
+
+    plan = plan_for(world, defaults)
+    instance_id = launch(world, defaults, plan)["instanceId"]
+    ec2 = world.gaps.client("ec2")
+    ssm = world.gaps.client("ssm")
+    a, b, c = (snapshot.create(ec2, instance_id=instance_id, plan=plan, execution_arn=EXECUTION,
+                               pipeline=defaults.pipelineName)["snapshotId"] for _ in range(3))
+    for snap in (a, b, c):
+        world.publish_previous(snap)
+    rollback_plan = plan_rollback(ssm, ec2, defaults.snapshotParameterName)
+    assert (rollback_plan.current, rollback_plan.target) == (c, b)
+    apply_rollback(ssm, defaults.snapshotParameterName, rollback_plan)
+    assert retention.rollback_target(ssm, defaults.snapshotParameterName) == a
+
+    result = retention.apply_retention(ec2, ssm, defaults=replace_retention(defaults, 2))
+    assert {s["SnapshotId"] for s in world.snapshots()} == {a, b}
+    assert (result["published"], result["rollbackTarget"], result["deleted"]) == (b, a, [c])
