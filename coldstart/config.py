@@ -15,7 +15,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +133,31 @@ def schedule(key: str, value: Any) -> str | None:
     raise _fail(key, value, 'expected "rate(7 days)", "cron(0 3 ? * SUN *)" or "off"')
 
 
+@dataclass(frozen=True)
+class ProbeSettings:
+    """An HTTP probe's timing (the path is fixed by vLLM: /v1/models or /health)."""
+
+    periodSeconds: int
+    timeoutSeconds: int
+    failureThreshold: int
+
+
+def probe_settings(key: str, value: Any) -> ProbeSettings:
+    value = _from_string(value)
+    keys = ("periodSeconds", "timeoutSeconds", "failureThreshold")
+    allowed = 'expected {"periodSeconds": 1-3600, "timeoutSeconds": 1-period, "failureThreshold": 1-1000}'
+    if not isinstance(value, dict) or set(value) != set(keys):
+        raise _fail(key, value, allowed)
+    limits = {"periodSeconds": 3600, "timeoutSeconds": 3600, "failureThreshold": 1000}
+    for name in keys:
+        item = value[name]
+        if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= limits[name]:
+            raise _fail(key, value, f"{name} {item!r} out of range; {allowed}")
+    if value["timeoutSeconds"] > value["periodSeconds"]:
+        raise _fail(key, value, "timeoutSeconds must not exceed periodSeconds (probes would overlap)")
+    return ProbeSettings(**value)
+
+
 K8S_VERSION = r"1\.(2[89]|3[0-9])"
 INSTANCE_FAMILY = r"[a-z]+[0-9]+[a-z0-9-]*"  # g4dn, g5, g6e, p4d, g6-...
 DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
@@ -238,6 +263,9 @@ SCHEMA: dict[str, Field] = {
     "startupBudgetSeconds": Field(integer(30, 3600), "Longest cold start tolerated before the startup probe restarts the pod."),
     "startupProbeInitialDelaySeconds": Field(integer(0, 3600), "Startup probe initial delay."),
     "startupProbePeriodSeconds": Field(integer(1, 60), "Startup probe period: a ready pod is detected within one period."),
+    "startupProbeTimeoutSeconds": Field(integer(1, 60), "Startup probe timeout (GET /v1/models); at most the period."),
+    "readinessProbe": Field(probe_settings, "Readiness probe (GET /v1/models) timing: how fast a pod joins or leaves the Service."),
+    "livenessProbe": Field(probe_settings, "Liveness probe (GET /health) timing: how long a hung engine keeps its GPU before a restart."),
     "compileCacheOnNode": Field(boolean, "Keep vLLM's torch.compile cache on the node's data volume so later pods on the node skip compilation."),
     "manifestsDeployment": Field(choice("kubectl", "cdk"),
                                  "kubectl: make update-manifests + kubectl apply/GitOps; cdk: the cluster stack applies them."),
@@ -300,6 +328,9 @@ class AppConfig:
     startupBudgetSeconds: int
     startupProbeInitialDelaySeconds: int
     startupProbePeriodSeconds: int
+    startupProbeTimeoutSeconds: int
+    readinessProbe: ProbeSettings
+    livenessProbe: ProbeSettings
     compileCacheOnNode: bool
     manifestsDeployment: str
 
@@ -315,6 +346,8 @@ class AppConfig:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
+            if isinstance(value, ProbeSettings):
+                value = asdict(value)
             out[PREFIX + f.name] = list(value) if isinstance(value, tuple) else value
         return out
 
@@ -329,6 +362,11 @@ def _cross_checks(cfg: AppConfig) -> None:
         raise ConfigError(
             f"{PREFIX}startupProbeInitialDelaySeconds: invalid value {cfg.startupProbeInitialDelaySeconds!r}; "
             f"it must be below {PREFIX}startupBudgetSeconds ({cfg.startupBudgetSeconds})"
+        )
+    if cfg.startupProbeTimeoutSeconds > cfg.startupProbePeriodSeconds:
+        raise ConfigError(
+            f"{PREFIX}startupProbeTimeoutSeconds: invalid value {cfg.startupProbeTimeoutSeconds!r}; it must not exceed "
+            f"{PREFIX}startupProbePeriodSeconds ({cfg.startupProbePeriodSeconds})"
         )
     if cfg.startup_failure_threshold > 1000:
         raise ConfigError(

@@ -62,18 +62,24 @@ class Probes:
     """vLLM probe settings. The defaults reproduce the seed manifests; startup is derived from config."""
 
     startup: Probe
-    readiness: Probe = Probe("/v1/models", period_seconds=5, timeout_seconds=2, failure_threshold=3)
-    liveness: Probe = Probe("/health", period_seconds=30, timeout_seconds=10, failure_threshold=3)
+    readiness: Probe
+    liveness: Probe
 
     @classmethod
     def from_config(cls, cfg: AppConfig) -> Probes:
         # The port refuses connections until the model is loaded and compiled; the startup probe
         # allows initialDelay + period x failureThreshold >= coldstart:startupBudgetSeconds.
-        return cls(startup=Probe("/v1/models", initial_delay_seconds=cfg.startupProbeInitialDelaySeconds,
-                                 period_seconds=cfg.startupProbePeriodSeconds,
-                                 # 5 s (the seed) unless the period is shorter: one probe at a time.
-                                 timeout_seconds=min(5, cfg.startupProbePeriodSeconds),
-                                 failure_threshold=cfg.startup_failure_threshold))
+        # Readiness and liveness only start once the startup probe has passed.
+        ready, live = cfg.readinessProbe, cfg.livenessProbe
+        return cls(
+            startup=Probe("/v1/models", initial_delay_seconds=cfg.startupProbeInitialDelaySeconds,
+                          period_seconds=cfg.startupProbePeriodSeconds, timeout_seconds=cfg.startupProbeTimeoutSeconds,
+                          failure_threshold=cfg.startup_failure_threshold),
+            readiness=Probe("/v1/models", period_seconds=ready.periodSeconds, timeout_seconds=ready.timeoutSeconds,
+                            failure_threshold=ready.failureThreshold),
+            liveness=Probe("/health", period_seconds=live.periodSeconds, timeout_seconds=live.timeoutSeconds,
+                           failure_threshold=live.failureThreshold),
+        )
 
     @property
     def startup_window_seconds(self) -> int:

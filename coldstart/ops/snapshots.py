@@ -124,7 +124,8 @@ def _metadata_for(ssm: Any, parameter: str, snapshot_id: str, snapshot: dict[str
 def apply_rollback(ssm: Any, parameter: str, plan: RollbackPlan) -> None:
     """Metadata first, the ID last: readers treat the ID as the commit point (as the pipeline does)."""
     ssm.put_parameter(
-        Name=names.metadata_parameter_name(parameter), Value=json.dumps(plan.metadata, sort_keys=True), Type="String", Overwrite=True
+        Name=names.metadata_parameter_name(parameter), Value=json.dumps(plan.metadata, sort_keys=True), Type="String",
+        Overwrite=True, Tier="Intelligent-Tiering",  # as the pipeline publishes it: a long image list may exceed 4 KB
     )
     ssm.put_parameter(Name=parameter, Value=plan.target, Type="String", Overwrite=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aws_cdk import Annotations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -41,6 +42,11 @@ class EksCluster(Construct):
             ],
             kubectl_provider_options=eks.KubectlProviderOptions(kubectl_layer=KubectlV33Layer(self, "KubectlLayer")),
         )
+        if "0.0.0.0/0" in config.clusterEndpointCidrs:
+            Annotations.of(self).add_warning_v2(
+                "vllm-coldstart:open-endpoint",
+                "coldstart:clusterEndpointCidrs allows 0.0.0.0/0: the Kubernetes API endpoint is reachable from the whole "
+                "internet (still authenticated by IAM). Narrow it to your CI and operator ranges before production.")
         node_role = iam.Role(
             self,
             "SystemNodeRole",

@@ -59,9 +59,22 @@ def test_probes_match_the_seed_and_the_startup_window_covers_the_budget(publishe
     assert port["containerPort"] == names.VLLM_PORT
 
 
+def test_readiness_and_liveness_timing_come_from_config() -> None:
+    cfg = load_default_config(readinessProbe={"periodSeconds": 7, "timeoutSeconds": 3, "failureThreshold": 2},
+                              livenessProbe={"periodSeconds": 60, "timeoutSeconds": 20, "failureThreshold": 5},
+                              startupProbeTimeoutSeconds=8)
+    container = vllm_container(synth(cfg, None)[0])
+    assert container["readinessProbe"] == {"httpGet": {"path": "/v1/models", "port": "http"}, "periodSeconds": 7,
+                                           "timeoutSeconds": 3, "failureThreshold": 2}
+    assert container["livenessProbe"] == {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 60,
+                                          "timeoutSeconds": 20, "failureThreshold": 5}
+    assert container["startupProbe"]["timeoutSeconds"] == 8
+
+
 @pytest.mark.parametrize("budget, delay, period", [(270, 120, 10), (3600, 0, 60), (3600, 30, 4), (31, 30, 1), (600, 599, 60)])
 def test_derived_startup_failure_threshold_covers_the_budget_within_kubernetes_limits(budget, delay, period) -> None:
-    cfg = load_default_config(startupBudgetSeconds=budget, startupProbeInitialDelaySeconds=delay, startupProbePeriodSeconds=period)
+    cfg = load_default_config(startupBudgetSeconds=budget, startupProbeInitialDelaySeconds=delay, startupProbePeriodSeconds=period,
+                              startupProbeTimeoutSeconds=min(5, period))
     manifests, _ = synth(cfg, None)
     startup = vllm_container(manifests)["startupProbe"]
     threshold = startup["failureThreshold"]

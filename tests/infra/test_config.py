@@ -59,6 +59,10 @@ def test_schema_and_cdk_json_declare_the_same_keys() -> None:
         ("clusterEndpointCidrs", ["everyone"], "CIDR"),
         ("nodeDataVolumeSizeGiB", 50, "dataVolumeSizeGiB"),  # smaller than the snapshot
         ("startupProbeInitialDelaySeconds", 300, "startupBudgetSeconds"),
+        ("startupProbeTimeoutSeconds", 20, "startupProbePeriodSeconds"),
+        ("readinessProbe", {"periodSeconds": 5, "timeoutSeconds": 2}, "failureThreshold"),
+        ("readinessProbe", {"periodSeconds": 5, "timeoutSeconds": 6, "failureThreshold": 3}, "must not exceed"),
+        ("livenessProbe", {"periodSeconds": 0, "timeoutSeconds": 1, "failureThreshold": 3}, "periodSeconds 0 out of range"),
     ],
 )
 def test_bad_values_name_the_key_and_value(key: str, value: object, fragment: str) -> None:
