@@ -34,6 +34,7 @@ interpreter calls Lambda at ``http://localhost:$MOTO_PORT``), pass ``endpoint_ur
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import importlib
 import io
@@ -45,7 +46,7 @@ import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -186,9 +187,26 @@ class Faults:
     command_stdout: str | None = None  # None: print the verification lines the real script prints
     snapshot_state: list[str] | None = None  # None: moto's (completed at once)
     throttle: dict[str, int] = field(default_factory=dict)  # "ssm.put_parameter" -> times (-1 = always)
+    # finer throttling: (service.operation, kwargs) -> throttle this call? e.g. only the put of one parameter
+    throttle_when: Callable[[str, dict[str, Any]], bool] | None = None
     insufficient_capacity: bool = False
     fsr_enable_error: str | None = None  # error code for enable_fast_snapshot_restores
     anonymous_registries: set[str] = field(default_factory=set)  # registries outside ECR that "allow" anonymous pulls
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One AWS call a handler made: which deployed function (None: not inside an in-process invoke)."""
+
+    function: str | None  # the Lambda function's name as deployed in moto (LocalPipeline: the template's logical ID)
+    service: str  # boto3 service name, e.g. "stepfunctions"
+    operation: str  # boto3 method, e.g. "get_parameter_history"
+    api_name: str  # the API operation, e.g. "GetParameterHistory" (the IAM action's name)
+    kwargs: dict[str, Any]
+
+
+# The function whose handler is running in this thread (set by run_handler), for ApiCall.function.
+_CURRENT_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("emulator_current_function", default=None)
 
 
 class _Sequence:
@@ -204,7 +222,8 @@ class _Sequence:
 class AwsGaps:
     """The handlers' client factory while emulated: moto clients, plus the behaviour moto lacks.
 
-    ``calls`` records every (service.operation, kwargs) the handlers made, for assertions.
+    ``calls`` records every (service.operation, kwargs) the handlers made, for assertions;
+    ``api_calls`` records the same calls as ``ApiCall`` with the function that made them (IAM coverage).
     ``fsr`` holds the emulated Fast Snapshot Restore state: {snapshot_id: {az: state}}.
     """
 
@@ -213,6 +232,7 @@ class AwsGaps:
         self.endpoint_url = endpoint_url
         self.faults = faults or Faults()
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.api_calls: list[ApiCall] = []
         self.fsr: dict[str, dict[str, str]] = {}
         self.commands: dict[str, dict[str, Any]] = {}
         self._sequence = _Sequence()
@@ -248,15 +268,18 @@ class AwsGaps:
         return [kwargs for op, kwargs in self.calls if op == operation]
 
     # -- per-operation behaviour (name: <service>_<operation>) --
-    def _before(self, service: str, operation: str, kwargs: dict[str, Any]) -> None:
+    def _before(self, service: str, operation: str, api_name: str, kwargs: dict[str, Any]) -> None:
         key = f"{service}.{operation}"
         with self._lock:
             self.calls.append((key, kwargs))
+            self.api_calls.append(ApiCall(_CURRENT_FUNCTION.get(), service, operation, api_name, kwargs))
+            if self.faults.throttle_when is not None and self.faults.throttle_when(key, kwargs):
+                raise _throttling(api_name)
             remaining = self.faults.throttle.get(key, 0)
             if remaining:
                 if remaining > 0:
                     self.faults.throttle[key] = remaining - 1
-                raise _throttling("".join(part.title() for part in operation.split("_")))  # API name, e.g. PutParameter
+                raise _throttling(api_name)
 
     def ec2_run_instances(self, real: Any, **kwargs: Any) -> Any:
         if self.faults.insufficient_capacity:
@@ -347,9 +370,10 @@ class _GapClient:
         if not callable(attr) or operation in ("get_paginator", "can_paginate", "get_waiter"):
             return attr if operation != "get_paginator" else self._paginator
         override = getattr(self._gaps, f"{self._service}_{operation}", None)
+        api_name = self._real.meta.method_to_api_mapping.get(operation, operation)
 
         def call(**kwargs: Any) -> Any:
-            self._gaps._before(self._service, operation, kwargs)
+            self._gaps._before(self._service, operation, api_name, kwargs)
             return override(self._real, **kwargs) if override else attr(**kwargs)
 
         return call
@@ -446,6 +470,7 @@ def run_handler(handler: str, event: Any, *, environment: dict[str, str], functi
         module_name = _HANDLER_PREFIX[1] + module_name[len(_HANDLER_PREFIX[0]):]
     fn = getattr(importlib.import_module(module_name), attr)
     with _ENV_LOCK:
+        token = _CURRENT_FUNCTION.set(function_name)
         saved = dict(os.environ)
         os.environ.update({k: str(v) for k, v in environment.items()})
         os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
@@ -456,6 +481,7 @@ def run_handler(handler: str, event: Any, *, environment: dict[str, str], functi
         finally:
             os.environ.clear()
             os.environ.update(saved)
+            _CURRENT_FUNCTION.reset(token)
 
 
 @contextlib.contextmanager

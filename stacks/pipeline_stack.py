@@ -14,6 +14,7 @@ from constructs import Construct
 from coldstart import names
 from coldstart.config import AppConfig
 from lambdas.snapshot_pipeline.defaults import PipelineDefaults
+from stacks.nag import acknowledge
 
 from .pipeline.alarms import PipelineAlarms
 from .pipeline.builder_infra import BuilderInfra
@@ -37,9 +38,12 @@ class PipelineStack(cdk.Stack):
         state_machine_name = f"{self.stack_name}-snapshot"
         state_machine_arn = self.format_arn(service="states", resource="stateMachine", resource_name=state_machine_name,
                                             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+        executions_arn = self.format_arn(service="states", resource="execution", resource_name=f"{state_machine_name}:*",
+                                         arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
 
         builder = BuilderInfra(self, "Builder", vpc=vpc)
-        functions = PipelineFunctions(self, "Steps", defaults=defaults, builder=builder, state_machine_arn=state_machine_arn)
+        functions = PipelineFunctions(self, "Steps", defaults=defaults, builder=builder, state_machine_arn=state_machine_arn,
+                                      executions_arn=executions_arn)
         definition = SnapshotPipelineDefinition(self, "Definition", fns=functions.functions)  # type: ignore[arg-type]
 
         log_group = logs.LogGroup(self, "StateMachineLogs", retention=logs.RetentionDays.SIX_MONTHS,
@@ -48,8 +52,17 @@ class PipelineStack(cdk.Stack):
             self, "StateMachine", state_machine_name=state_machine_name, state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(definition.start),
             timeout=cdk.Duration.seconds(defaults.execution_timeout_seconds), tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            # ERROR, without execution data: failures (error name and cause) are logged; step inputs and
+            # outputs are not persisted, so a future leak into a state (e.g. the pull command's stderr
+            # tail) cannot end up in a 6-month log. Full per-state data stays in the execution history
+            # (90 days, IAM-protected) and X-Ray.
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ERROR, include_execution_data=False),
             comment="vllm-coldstart: build, publish and retain the Bottlerocket image-cache snapshot",
+        )
+        acknowledge(
+            self.state_machine, "AwsSolutions-SF1",
+            "Logging is ERROR without execution data on purpose: states may carry command output, which must not be kept "
+            "for months; every failure is still logged and the execution history keeps each state's data for 90 days.",
         )
         PipelineTriggers(self, "Triggers", state_machine=self.state_machine, state_machine_arn=state_machine_arn,
                          janitor=functions.functions["janitor"], repository=config.vllmRepository,

@@ -1,8 +1,10 @@
 """Safety under repeated triggers: one build at a time, bursts collapse, published builds are no-ops.
 
 Decision order for an execution:
-1. an ECR-triggered run with a NEWER running execution of the same state machine exits
-   "superseded" (the newer one builds the newer push);
+1. an ECR-triggered run exits "superseded" when a NEWER running execution of the same state
+   machine is also an ECR push of the same repository (the newer one builds the newer push). A
+   newer manual or scheduled run does not supersede it: that run builds its own images (or ends
+   "published"), and the pushed digest would never be built;
 2. a build identical to the published one (same digests, platforms, Kubernetes and Bottlerocket
    versions; see ``resolve.build_key``) exits "published" unless the input says ``force: true``;
 3. while an OLDER execution is running, "wait" (the state machine loops with a bounded count);
@@ -17,9 +19,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from . import names
 from .aws_errors import error_code
 from .defaults import PipelineDefaults
-from .resolve import build_key
+from .resolve import build_key, trigger_of
 
 PROCEED = "proceed"
 WAIT = "wait"
@@ -34,8 +37,10 @@ def decide(sfn: Any, ssm: Any, *, plan: dict[str, Any], execution: dict[str, Any
     newer = sorted(arn for arn, start in running.items() if arn != me and (start, arn) > (my_start, me))
     older = sorted(arn for arn, start in running.items() if arn != me and (start, arn) < (my_start, me))
 
-    if plan["trigger"] == "ecr" and newer:
-        return {"decision": SUPERSEDED, "by": newer[-1]}
+    if plan["trigger"] == names.TRIGGER_ECR:
+        pushes = [arn for arn in newer if _is_push_of(sfn, arn, defaults.vllmRepository)]
+        if pushes:
+            return {"decision": SUPERSEDED, "by": pushes[-1]}
     if not plan["force"]:
         published = published_build(ssm, defaults)
         if published is not None and published["buildKey"] == plan["buildKey"]:
@@ -68,6 +73,17 @@ def get_parameter(ssm: Any, name: str) -> str | None:
         if error_code(exc) == "ParameterNotFound":
             return None
         raise
+
+
+def _is_push_of(sfn: Any, execution_arn: str, repository: str) -> bool:
+    """Is that execution an ECR-push run of ``repository`` (by its input, read like resolve reads it)?"""
+    try:
+        user_input = json.loads(sfn.describe_execution(executionArn=execution_arn).get("input") or "{}")
+    except ValueError:
+        return False  # unreadable input fails its own ResolveInput; it builds nothing
+    if not isinstance(user_input, dict):
+        return False
+    return bool(trigger_of(user_input) == names.TRIGGER_ECR and user_input.get("repositoryName", repository) == repository)
 
 
 def _running(sfn: Any, state_machine_arn: str) -> dict[str, datetime]:

@@ -32,14 +32,18 @@ def publish(
 ) -> dict[str, Any]:
     snapshot_id = snapshot["snapshotId"]
     previous = get_parameter(ssm, defaults.snapshotParameterName)
+    previous_metadata = get_parameter(ssm, defaults.metadata_parameter_name)
     metadata = metadata_document(plan=plan, snapshot=snapshot, execution_arn=execution_arn)
-    # Metadata first: a reader that sees the new ID always finds matching metadata. If the ID write
-    # fails, the metadata's snapshotId differs from the parameter and readers treat it as stale.
-    ssm.put_parameter(
-        Name=defaults.metadata_parameter_name, Value=json.dumps(metadata, separators=(",", ":")), Type="String",
-        Overwrite=True, Tier="Intelligent-Tiering",
-    )
-    ssm.put_parameter(Name=defaults.snapshotParameterName, Value=snapshot_id, Type="String", Overwrite=True)
+    # Metadata first: a reader that sees the new ID always finds matching metadata.
+    write_metadata(ssm, defaults.metadata_parameter_name, json.dumps(metadata, separators=(",", ":")))
+    try:
+        ssm.put_parameter(Name=defaults.snapshotParameterName, Value=snapshot_id, Type="String", Overwrite=True)
+    except Exception:
+        # The ID write failed: Cleanup will delete this snapshot, so the metadata must not keep
+        # describing it (later identical triggers would rebuild instead of being no-ops). Put the
+        # previous metadata back; then re-raise the ID write's error for the state machine's Retry.
+        _restore_metadata(ssm, defaults.metadata_parameter_name, previous_metadata, report)
+        raise
 
     result: dict[str, Any] = {"snapshotId": snapshot_id, "superseded": previous, "fsr": {}}
     if defaults.fastSnapshotRestoreAzs:
@@ -58,3 +62,23 @@ def publish(
             result["fsr"]["disableError"] = f"{type(exc).__name__}: {exc}"
             report("FastSnapshotRestoreDisableFailed", f"{previous}: {exc}")
     return result
+
+
+def write_metadata(ssm: Any, name: str, value: str) -> None:
+    # Intelligent-Tiering: Standard while under 4 KB, Advanced (up to 8 KB) for many images.
+    ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True, Tier="Intelligent-Tiering")
+
+
+def _restore_metadata(ssm: Any, name: str, previous: str | None, report: Report) -> None:
+    """Undo this run's metadata write: put the previous value back, or delete the parameter if there was none.
+
+    Best effort: if this fails too, the metadata names a snapshot the parameter does not hold, which
+    every reader already treats as stale (the ID wins); the next publish overwrites it.
+    """
+    try:
+        if previous is None:
+            ssm.delete_parameter(Name=name)  # it did not exist before this run: no history is lost
+        else:
+            write_metadata(ssm, name, previous)
+    except Exception as exc:  # noqa: BLE001 - the ID write's error is the one the state machine must see
+        report("MetadataRestoreFailed", f"{name}: {type(exc).__name__}: {exc}")

@@ -52,7 +52,7 @@ def resolve_input(
     if not isinstance(force, bool):
         raise _fail("force", force, "expected true or false")
 
-    trigger = user_input.get("trigger") or (names.TRIGGER_ECR if "imageDigest" in user_input else names.TRIGGER_MANUAL)
+    trigger = trigger_of(user_input)
     if trigger not in (names.TRIGGER_ECR, names.TRIGGER_SCHEDULE, names.TRIGGER_MANUAL):
         raise _fail("trigger", trigger, f"expected one of {names.TRIGGER_ECR}, {names.TRIGGER_SCHEDULE}, {names.TRIGGER_MANUAL}")
 
@@ -88,6 +88,11 @@ def resolve_input(
     plan["buildKey"] = build_key(plan)
     execution = {k: event.get(k) for k in ("executionArn", "stateMachineArn", "startTime")}
     return {"plan": plan, "execution": execution}
+
+
+def trigger_of(user_input: dict[str, Any]) -> Any:
+    """The execution input's trigger: explicit, else ``ecr`` for a push event's fields, else ``manual``."""
+    return user_input.get("trigger") or (names.TRIGGER_ECR if "imageDigest" in user_input else names.TRIGGER_MANUAL)
 
 
 def build_key(plan: dict[str, Any]) -> str:

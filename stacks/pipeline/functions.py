@@ -69,11 +69,12 @@ class Arns:
     repositories: str
     document: str
     state_machine: str
+    executions: str  # every execution of the state machine: arn:...:execution:<state machine name>:*
 
 
 class PipelineFunctions(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, defaults: PipelineDefaults, builder: BuilderInfra,
-                 state_machine_arn: str) -> None:
+                 state_machine_arn: str, executions_arn: str) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.defaults = defaults
@@ -91,6 +92,7 @@ class PipelineFunctions(Construct):
             repositories=stack.format_arn(service="ecr", resource="repository", resource_name="*"),
             document=stack.format_arn(service="ssm", account="", resource="document", resource_name=names.PULL_DOCUMENT),
             state_machine=state_machine_arn,
+            executions=executions_arn,
         )
         code = lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=["tests", "**/__pycache__", "*.pyc", ".pytest_cache"])
         layer = lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", Fn.sub(POWERTOOLS_LAYER))
@@ -159,6 +161,8 @@ class PipelineFunctions(Construct):
         self._allow("resolve_input", ["ecr:DescribeImages"], [a.repositories])
 
         self._allow("gate", ["states:ListExecutions"], [a.state_machine])
+        # Reads a newer execution's input: only a newer ECR push supersedes an ECR-triggered run.
+        self._allow("gate", ["states:DescribeExecution"], [a.executions])
         self._allow("gate", ["ssm:GetParameter"], params)
 
         # RunInstances: what it creates must carry the pipeline's tags; what it uses is named.
@@ -192,6 +196,8 @@ class PipelineFunctions(Construct):
         self._allow("check_snapshot", ["ec2:DescribeSnapshots"], ["*"])
 
         self._allow("publish", ["ssm:GetParameter", "ssm:PutParameter"], params)
+        # Undo of a first metadata write when the ID write then fails (publish._restore_metadata).
+        self._allow("publish", ["ssm:DeleteParameter"], [a.metadata_parameter])
         self._allow("publish", ["ec2:EnableFastSnapshotRestores", "ec2:DisableFastSnapshotRestores"], [a.snapshot], resource_tagged)
         self._allow("publish", ["ec2:DescribeFastSnapshotRestores"], ["*"])
 
@@ -205,6 +211,9 @@ class PipelineFunctions(Construct):
         self._allow("retention", ["ec2:DescribeSnapshots"], ["*"])
         self._allow("retention", ["ec2:DeleteSnapshot"], [a.snapshot], resource_tagged)
         self._allow("retention", ["ssm:GetParameter", "ssm:GetParameterHistory"], [a.parameter])
+        # The rollback target skips snapshots an operator rolled back FROM; those markers live in the
+        # metadata parameter's history (retention.rolled_away_from).
+        self._allow("retention", ["ssm:GetParameterHistory"], [a.metadata_parameter])
 
         self._acknowledge_scoped_wildcards()
 
@@ -219,6 +228,7 @@ class PipelineFunctions(Construct):
             a.image: "the Bottlerocket AMI ID changes with each release (public, AWS-owned AMIs read from SSM)",
             a.bottlerocket_parameters: "public AWS parameters for the Bottlerocket AMI of any Kubernetes version (read-only)",
             a.repositories: "the execution input may name any ECR repository of this account; DescribeImages is read-only",
+            a.executions: "execution names are generated at start; DescribeExecution (read-only) on this state machine's executions only",
         }
         for step, fn in self.functions.items():
             for arn, reason in reasons.items():

@@ -111,6 +111,50 @@ def test_publish_throttling_is_retried_per_policy_before_failing(world: Any, pip
     assert world.parameter(METADATA) is None
 
 
+def _throttle_id_write(world: Any, times: int) -> None:
+    """Throttle only the snapshot ID's write (the metadata write before it goes through): ``times`` calls, -1 = always."""
+    left = {"n": times}
+
+    def throttled(op: str, kwargs: dict[str, Any]) -> bool:
+        if op != "ssm.put_parameter" or kwargs["Name"] != names.DEFAULT_SNAPSHOT_PARAMETER or left["n"] == 0:
+            return False
+        left["n"] -= 1
+        return True
+
+    world.faults.throttle_when = throttled
+
+
+def test_metadata_written_then_id_write_throttled_keeps_the_previous_id_and_matching_metadata(world: Any, pipeline_template: dict) -> None:
+    # Given a consistent earlier publish
+    pipeline = world.deploy(pipeline_template)
+    previous_metadata = json.dumps({"snapshotId": PREVIOUS_SNAPSHOT, "bottlerocketVersion": "1.49.0", "kubernetesVersion": "1.33",
+                                    "images": [], "platforms": ["amd64"], "executionArn": "arn:earlier", "createdAt": "2025-12-01T00:00:00Z"})
+    world.ssm.put_parameter(Name=METADATA, Value=previous_metadata, Type="String")
+    world.publish_previous()
+    # When every write of the ID is throttled (each metadata write before it succeeds)
+    _throttle_id_write(world, -1)
+    result = pipeline.run({})
+    # Then the run fails after the retries, cleans up, and both parameters still describe the previous snapshot
+    assert result.status == "FAILED" and result.error == errors.AwsThrottled.__name__, result.cause
+    assert_nothing_left_behind(world, result.arn)
+    assert world.parameter() == PREVIOUS_SNAPSHOT
+    assert world.parameter(METADATA) == previous_metadata
+    transient = next(r for r in RETRY_POLICY if errors.AwsThrottled.__name__ in r.errors)
+    metadata_writes = [json.loads(c["Value"])["snapshotId"] for c in world.gaps.calls_to("ssm.put_parameter") if c["Name"] == METADATA]
+    built = next(w for w in metadata_writes if w != PREVIOUS_SNAPSHOT)
+    assert metadata_writes == [built, PREVIOUS_SNAPSHOT] * (1 + transient.max_attempts)  # each attempt: write, then restore
+
+
+def test_a_once_throttled_id_write_is_retried_and_publishes_consistently(world: Any, pipeline_template: dict) -> None:
+    pipeline = world.deploy(pipeline_template)
+    world.publish_previous()
+    _throttle_id_write(world, 1)
+    result = pipeline.run({})
+    assert result.status == "SUCCEEDED", result.cause
+    assert world.parameter() == result.output["published"]["snapshotId"] != PREVIOUS_SNAPSHOT
+    assert json.loads(world.parameter(METADATA))["snapshotId"] == world.parameter()
+
+
 def test_transient_throttling_recovers_and_publishes(world: Any, pipeline_template: dict) -> None:
     pipeline = world.deploy(pipeline_template)
     world.faults.throttle = {"ssm.put_parameter": 2}

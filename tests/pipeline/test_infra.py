@@ -43,26 +43,33 @@ def definition(template: dict) -> dict[str, Any]:
     return json.loads("".join(p if isinstance(p, str) else '"ARN"' for p in parts).replace('""ARN""', '"ARN"'))
 
 
+def is_wildcard(resource: Any) -> bool:
+    return resource == "*" or flat(resource).endswith('/*"') or flat(resource).endswith('/*"]]}')
+
+
 def test_mutating_ec2_actions_are_scoped_by_the_pipelines_tags(pipeline_template: dict) -> None:
+    """Per resource: a wildcard resource of a mutating statement needs the pipeline's tag condition,
+    except public AMIs (image/*), which only RunInstances may use, and only to launch from."""
     checked = 0
     for statement in statements(pipeline_template):
         mutating = MUTATING_EC2 & set(statement["Action"])
         if not mutating:
             continue
-        assert "*" not in statement["Resource"], statement
-        wildcard = any(flat(r).endswith('/*"') or flat(r).endswith('/*"]]}') for r in statement["Resource"])
-        if not wildcard:
-            continue  # named resources: the builder's subnets and security group
         condition = flat(statement.get("Condition", {}))
-        if "image/*" in flat(statement["Resource"]):
-            continue  # public Bottlerocket AMIs (no tags of ours)
-        if "ec2:CreateTags" in mutating:
-            assert "ec2:CreateAction" in condition, statement
-        else:
-            for key in TAG_KEYS:
-                assert f"aws:RequestTag/{key}" in condition or f"aws:ResourceTag/{key}" in condition, statement
-        checked += 1
-    assert checked >= 10
+        for resource in statement["Resource"]:
+            assert resource != "*", statement
+            if not is_wildcard(resource):
+                continue  # named resources: the builder's subnets and security group
+            if flat(resource).endswith('image/*"]]}') or flat(resource).endswith('image/*"'):
+                assert mutating == {"ec2:RunInstances"}, f"only RunInstances may use the public AMIs untagged: {statement}"
+                continue
+            if "ec2:CreateTags" in mutating:
+                assert "ec2:CreateAction" in condition, statement
+            else:
+                for key in TAG_KEYS:
+                    assert f"aws:RequestTag/{key}" in condition or f"aws:ResourceTag/{key}" in condition, (resource, statement)
+            checked += 1
+    assert checked >= 14
 
 
 def test_run_instances_requires_request_tags_on_everything_it_creates(pipeline_template: dict) -> None:
@@ -134,20 +141,55 @@ def test_waits_read_their_seconds_from_the_plan_and_tasks_share_one_retry_policy
     assert definition(pipeline_template)["StartAt"] == "ResolveInput"
 
 
+# loop name -> (its Choice state, the plan's limit, the named error the limit ends in)
+POLL_LOOPS = {
+    "Gate": ("GateDecision", "$.plan.gateMaxPolls", errors.PIPELINE_BUSY_TIMEOUT),
+    "Online": ("OnlineDone?", "$.plan.maxPolls", errors.BUILDER_ONLINE_TIMEOUT),
+    "Pull": ("PullDone?", "$.plan.commandMaxPolls", errors.PULL_TIMEOUT),
+    "Stop": ("StopDone?", "$.plan.maxPolls", errors.STOP_TIMEOUT),
+    "Snapshot": ("SnapshotDone?", "$.plan.maxPolls", errors.SNAPSHOT_TIMEOUT),
+    "Cleanup": ("CleanupDone?", "$.plan.maxPolls", errors.CLEANUP_TIMEOUT),
+}
+
+
+def _count_limit_targets(choice: dict[str, Any], limit: str) -> list[str]:
+    """Next states of the choice's rules that test ``$.poll.count >= limit`` (alone or inside an And)."""
+    def bounded(rule: dict[str, Any]) -> bool:
+        if rule.get("Variable") == "$.poll.count" and rule.get("NumericGreaterThanEqualsPath") == limit:
+            return True
+        return any(bounded(r) for r in rule.get("And", []))
+
+    return [rule["Next"] for rule in choice["Choices"] if bounded(rule)]
+
+
+def _named_error(states: dict[str, Any], name: str) -> str | None:
+    """The error a timeout state raises: a Fail's Error, or a Pass recording $.error (then Cleanup, then BuildFailed)."""
+    state = states[name]
+    if state["Type"] == "Fail":
+        return state.get("Error")
+    if state["Type"] == "Pass" and state.get("ResultPath") == "$.error":
+        return state["Parameters"]["Error"]
+    return None
+
+
 def test_polls_are_bounded_with_named_timeouts(pipeline_template: dict) -> None:
     states = definition(pipeline_template)["States"]
-    for name, limit in {"Online": "$.plan.maxPolls", "Pull": "$.plan.commandMaxPolls", "Snapshot": "$.plan.maxPolls"}.items():
-        choices = states[f"{name}Done?"]["Choices"]
-        assert any(c.get("Variable") == "$.poll.count" and c.get("NumericGreaterThanEqualsPath") == limit for c in choices)
-    for error in (errors.BUILDER_ONLINE_TIMEOUT, errors.PULL_TIMEOUT, errors.SNAPSHOT_TIMEOUT, errors.STOP_TIMEOUT):
-        assert states[f"{error}Reached"]["Parameters"]["Error"] == error
+    # Every loop of the definition (each has a Count<name>Poll state) is in POLL_LOOPS: a new loop must be bounded here too.
+    loops = {name[len("Count"):-len("Poll")] for name in states if name.startswith("Count") and name.endswith("Poll")}
+    assert loops == set(POLL_LOOPS)
+    for name, (choice, limit, error) in POLL_LOOPS.items():
+        targets = _count_limit_targets(states[choice], limit)
+        assert len(targets) == 1, (name, states[choice])
+        assert _named_error(states, targets[0]) == error, (name, targets[0])
 
 
 def test_state_machine_is_standard_logged_traced_and_bounded(pipeline_template: dict) -> None:
     (machine,) = resources(pipeline_template, "AWS::StepFunctions::StateMachine").values()
     props = machine["Properties"]
     assert props["StateMachineType"] == "STANDARD" and props["TracingConfiguration"] == {"Enabled": True}
-    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    # ERROR without execution data: failures are logged, step inputs/outputs (command output) are not kept for months
+    assert props["LoggingConfiguration"]["Level"] == "ERROR"
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
     assert definition(pipeline_template)["TimeoutSeconds"] > 0
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from lambdas.snapshot_pipeline import builder, cleanup, fsr, gate, names, publish, pull, pull_script, retention, snapshot, tags
 from lambdas.snapshot_pipeline.errors import ImageVerificationFailed, InsufficientCapacity, PullCommandFailed, SnapshotFailed
@@ -278,6 +279,123 @@ def test_gate_treats_a_published_build_as_done_unless_forced_or_stale(world: Any
     assert gate.decide(NoRuns(), ssm, plan={**plan, "force": True}, execution=execution, defaults=defaults)["decision"] == gate.PROCEED
     world.publish_previous("snap-22222222")  # metadata now stale: the ID wins, rebuild
     assert gate.decide(NoRuns(), ssm, plan=plan, execution=execution, defaults=defaults)["decision"] == gate.PROCEED
+
+
+class FakeRuns:
+    """list_executions (RUNNING) and describe_execution over {executionArn: (startDate, input)}."""
+
+    def __init__(self, runs: dict[str, tuple[str, dict[str, Any]]]) -> None:
+        from datetime import datetime
+
+        self.runs = {arn: (datetime.fromisoformat(start), json.dumps(data)) for arn, (start, data) in runs.items()}
+
+    def get_paginator(self, _: str) -> Any:
+        return self
+
+    def paginate(self, **_: Any) -> Any:
+        return [{"executions": [{"executionArn": arn, "startDate": start} for arn, (start, _) in self.runs.items()]}]
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:  # noqa: N803 - boto3's parameter name
+        return {"executionArn": executionArn, "input": self.runs[executionArn][1]}
+
+
+def test_gate_supersedes_an_ecr_run_only_by_a_newer_push_of_the_same_repository(world: Any, defaults: Any) -> None:
+    push = {"trigger": "ecr", "repositoryName": defaults.vllmRepository, "imageTag": "v0.11.0", "imageDigest": world.digest}
+    plan = plan_for(world, defaults, push)
+    me = {"executionArn": EXECUTION, "stateMachineArn": "arn:sm", "startTime": "2026-01-01T00:00:00+00:00"}
+    newer_arn = EXECUTION + "-newer"
+    mine = {EXECUTION: ("2026-01-01T00:00:00+00:00", push)}
+    ssm = world.gaps.client("ssm")
+
+    def decide(newer_input: dict[str, Any]) -> dict[str, Any]:
+        runs = FakeRuns({**mine, newer_arn: ("2026-01-01T00:00:05+00:00", newer_input)})
+        return gate.decide(runs, ssm, plan=plan, execution=me, defaults=defaults)
+
+    # a newer push of the same repository builds the newer digest: this one yields
+    assert decide({**push, "imageDigest": "sha256:" + "b" * 64}) == {"decision": gate.SUPERSEDED, "by": newer_arn}
+    assert decide({"repositoryName": defaults.vllmRepository, "imageDigest": "sha256:" + "b" * 64})["decision"] == gate.SUPERSEDED
+    # a newer manual or scheduled run (its own images, maybe ending AlreadyPublished) must not drop the pushed digest:
+    # this older run proceeds, the newer one waits for it
+    for newer in ({}, {"force": True}, {"trigger": "schedule"}, {"images": ["public.ecr.aws/x/y@sha256:" + "c" * 64]},
+                  {"trigger": "ecr", "repositoryName": "someone/else", "imageTag": "v1", "imageDigest": "sha256:" + "d" * 64}):
+        assert decide(newer) == {"decision": gate.PROCEED}, newer
+
+
+# --- publish ------------------------------------------------------------------------------------------------------------
+def _publish(world: Any, defaults: Any, plan: dict[str, Any], snapshot_id: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    reports: list[tuple[str, str]] = []
+    result = publish.publish(world.gaps.client("ssm"), world.gaps.client("ec2"), plan=plan,
+                             snapshot={"snapshotId": snapshot_id, "createdAt": "2026-01-01T00:00:00Z"}, execution_arn=EXECUTION,
+                             defaults=defaults, report=lambda problem, detail: reports.append((problem, detail)))
+    return result, reports
+
+
+def _throttle_id_write(world: Any, defaults: Any, *, also_metadata_restore: bool = False) -> None:
+    writes = {"n": 0}
+
+    def throttled(op: str, kwargs: dict[str, Any]) -> bool:
+        if op == "ssm.put_parameter" and kwargs["Name"] == defaults.metadata_parameter_name:
+            writes["n"] += 1
+            return also_metadata_restore and writes["n"] > 1  # the first write (the new metadata) goes through
+        if op == "ssm.delete_parameter":
+            return also_metadata_restore
+        return op == "ssm.put_parameter" and kwargs["Name"] == defaults.snapshotParameterName
+
+    world.faults.throttle_when = throttled
+
+
+def test_publish_writes_metadata_then_the_id(world: Any, defaults: Any) -> None:
+    plan = plan_for(world, defaults)
+    result, reports = _publish(world, defaults, plan, "snap-0aaaaaaaaaaaaaaaa")
+    assert world.parameter() == "snap-0aaaaaaaaaaaaaaaa" and result["snapshotId"] == "snap-0aaaaaaaaaaaaaaaa"
+    assert json.loads(world.parameter(defaults.metadata_parameter_name))["snapshotId"] == "snap-0aaaaaaaaaaaaaaaa"
+    assert [c["Name"] for c in world.gaps.calls_to("ssm.put_parameter")] == [defaults.metadata_parameter_name, defaults.snapshotParameterName]
+    assert reports == []
+
+
+def test_publish_puts_the_previous_metadata_back_when_the_id_write_fails(world: Any, defaults: Any) -> None:
+    # Given a consistent earlier publish
+    plan = plan_for(world, defaults)
+    world.ssm.put_parameter(Name=defaults.metadata_parameter_name, Value=_metadata(plan, "snap-11111111"), Type="String")
+    world.publish_previous("snap-11111111")
+    before = world.parameter(defaults.metadata_parameter_name)
+    # When the metadata write succeeds but the ID write is throttled
+    _throttle_id_write(world, defaults)
+    with pytest.raises(ClientError, match="Throttling"):
+        _publish(world, defaults, plan, "snap-0bbbbbbbbbbbbbbbb")
+    # Then the ID is the previous one and the metadata describes it again (not the snapshot cleanup will delete)
+    assert world.parameter() == "snap-11111111"
+    assert world.parameter(defaults.metadata_parameter_name) == before
+    written = [json.loads(c["Value"])["snapshotId"] for c in world.gaps.calls_to("ssm.put_parameter") if c["Name"] == defaults.metadata_parameter_name]
+    assert written == ["snap-0bbbbbbbbbbbbbbbb", "snap-11111111"]  # it was written, then restored
+    # ... so the same build is again recognised as published
+    assert gate.published_build(world.ssm, defaults) is not None
+
+
+def test_publish_removes_a_first_metadata_write_when_the_id_write_fails(world: Any, defaults: Any) -> None:
+    plan = plan_for(world, defaults)
+    _throttle_id_write(world, defaults)
+    with pytest.raises(ClientError, match="Throttling"):
+        _publish(world, defaults, plan, "snap-0bbbbbbbbbbbbbbbb")
+    assert world.parameter() is None and world.parameter(defaults.metadata_parameter_name) is None
+    assert len(world.gaps.calls_to("ssm.delete_parameter")) == 1
+
+
+def test_publish_reports_a_failed_metadata_restore_and_raises_the_id_writes_error(world: Any, defaults: Any) -> None:
+    plan = plan_for(world, defaults)
+    world.ssm.put_parameter(Name=defaults.metadata_parameter_name, Value=_metadata(plan, "snap-11111111"), Type="String")
+    world.publish_previous("snap-11111111")
+    _throttle_id_write(world, defaults, also_metadata_restore=True)
+    reports: list[tuple[str, str]] = []
+    with pytest.raises(ClientError) as raised:
+        publish.publish(world.gaps.client("ssm"), world.gaps.client("ec2"), plan=plan,
+                        snapshot={"snapshotId": "snap-0bbbbbbbbbbbbbbbb", "createdAt": "x"}, execution_arn=EXECUTION,
+                        defaults=defaults, report=lambda problem, detail: reports.append((problem, detail)))
+    assert raised.value.operation_name == "PutParameter"
+    assert [problem for problem, _ in reports] == ["MetadataRestoreFailed"]
+    # the metadata is left stale (names a snapshot the ID does not): readers already treat that as stale
+    assert world.parameter() == "snap-11111111"
+    assert gate.published_build(world.ssm, defaults) is None
 
 
 # --- retention -----------------------------------------------------------------------------------------------------------
