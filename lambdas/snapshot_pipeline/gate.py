@@ -7,6 +7,9 @@ Decision order for an execution:
    "published"), and the pushed digest would never be built;
 2. a build identical to the published one (same digests, platforms, Kubernetes and Bottlerocket
    versions; see ``resolve.build_key``) exits "published" unless the input says ``force: true``;
+   A SCHEDULED run also exits "published" (``hold: rollback``) while the published metadata marks
+   an operator rollback: the schedule would otherwise rebuild the rolled-away image within a day
+   and undo the rollback. Pushes, console runs and ``force`` still build;
 3. while an OLDER execution is running, "wait" (the state machine loops with a bounded count);
 4. otherwise "proceed". Only the oldest running execution ever proceeds, so at most one builds.
 """
@@ -45,13 +48,16 @@ def decide(sfn: Any, ssm: Any, *, plan: dict[str, Any], execution: dict[str, Any
         published = published_build(ssm, defaults)
         if published is not None and published["buildKey"] == plan["buildKey"]:
             return {"decision": PUBLISHED, "snapshotId": published["snapshotId"]}
+        if published is not None and published["rollback"] and plan["trigger"] == names.TRIGGER_SCHEDULE:
+            return {"decision": PUBLISHED, "snapshotId": published["snapshotId"], "hold": "rollback"}
     if older:
         return {"decision": WAIT, "waitingFor": older[0]}
     return {"decision": PROCEED}
 
 
 def published_build(ssm: Any, defaults: PipelineDefaults) -> dict[str, Any] | None:
-    """The published snapshot ID and the build key of its metadata; None if nothing (consistent) is published."""
+    """The published snapshot ID, the build key of its metadata and whether it is an operator
+    rollback; None if nothing (consistent) is published."""
     snapshot_id = get_parameter(ssm, defaults.snapshotParameterName)
     raw = get_parameter(ssm, defaults.metadata_parameter_name)
     if snapshot_id is None or raw is None:
@@ -63,7 +69,8 @@ def published_build(ssm: Any, defaults: PipelineDefaults) -> dict[str, Any] | No
         return None  # unreadable metadata: rebuild rather than trust it
     if metadata.get("snapshotId") != snapshot_id:
         return None  # stale metadata (a publish failed between the two writes): the ID wins, rebuild
-    return {"snapshotId": snapshot_id, "buildKey": key}
+    return {"snapshotId": snapshot_id, "buildKey": key,
+            "rollback": isinstance(metadata.get(names.METADATA_ROLLBACK_KEY), dict)}
 
 
 def get_parameter(ssm: Any, name: str) -> str | None:

@@ -281,6 +281,39 @@ def test_gate_treats_a_published_build_as_done_unless_forced_or_stale(world: Any
     assert gate.decide(NoRuns(), ssm, plan=plan, execution=execution, defaults=defaults)["decision"] == gate.PROCEED
 
 
+def test_a_scheduled_run_holds_while_an_operator_rollback_is_published(world: Any, defaults: Any) -> None:
+    """After `coldstart rollback`, the schedule must not rebuild the rolled-away image and undo it;
+    pushes, console runs and force still build."""
+    from coldstart.ops.snapshots import apply_rollback, plan_rollback
+
+    manual = plan_for(world, defaults)
+    scheduled = plan_for(world, defaults, {"trigger": "schedule"})
+    assert scheduled["trigger"] == names.TRIGGER_SCHEDULE
+    execution = {"executionArn": EXECUTION, "stateMachineArn": "arn:aws:states:us-west-2:123456789012:stateMachine:none",
+                 "startTime": "2026-01-01T00:00:00Z"}
+    ssm, ec2 = world.gaps.client("ssm"), world.gaps.client("ec2")
+    instance_id = launch(world, defaults, manual)["instanceId"]
+    older, newer = (snapshot.create(ec2, instance_id=instance_id, plan=manual, execution_arn=EXECUTION,
+                                    pipeline=defaults.pipelineName)["snapshotId"] for _ in range(2))
+    old_image = manual["images"][0]["pinned"].split("@")[0] + "@sha256:" + "0" * 64
+    old_plan = {**manual, "images": [{**manual["images"][0], "digest": "sha256:" + "0" * 64, "pinned": old_image}]}  # an older build
+    world.ssm.put_parameter(Name=defaults.metadata_parameter_name, Value=_metadata(old_plan, older), Type="String")
+    world.publish_previous(older)
+    world.ssm.put_parameter(Name=defaults.metadata_parameter_name, Value=_metadata(manual, newer), Type="String", Overwrite=True)
+    world.publish_previous(newer)
+    no_runs = FakeRuns({})
+
+    # Without a rollback, a scheduled run of the published build is a no-op (no hold involved)
+    assert gate.decide(no_runs, ssm, plan=scheduled, execution=execution, defaults=defaults) == {"decision": "published", "snapshotId": newer}
+    # After rolling back to the older build, the schedule holds...
+    apply_rollback(ssm, defaults.snapshotParameterName, plan_rollback(ssm, ec2, defaults.snapshotParameterName))
+    assert gate.decide(no_runs, ssm, plan=scheduled, execution=execution, defaults=defaults) == {
+        "decision": "published", "snapshotId": older, "hold": "rollback"}
+    # ...while a console run or force builds the current image again
+    assert gate.decide(no_runs, ssm, plan=manual, execution=execution, defaults=defaults)["decision"] == gate.PROCEED
+    assert gate.decide(no_runs, ssm, plan={**scheduled, "force": True}, execution=execution, defaults=defaults)["decision"] == gate.PROCEED
+
+
 class FakeRuns:
     """list_executions (RUNNING) and describe_execution over {executionArn: (startDate, input)}."""
 
