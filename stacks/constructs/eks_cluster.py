@@ -40,7 +40,10 @@ class EksCluster(Construct):
                 eks.ClusterLoggingTypes.CONTROLLER_MANAGER,
                 eks.ClusterLoggingTypes.SCHEDULER,
             ],
-            kubectl_provider_options=eks.KubectlProviderOptions(kubectl_layer=KubectlV33Layer(self, "KubectlLayer")),
+            # The kubectl/Helm handler runs in the private subnets and uses the private endpoint, so
+            # narrowing clusterEndpointCidrs to operator ranges never locks CloudFormation out.
+            kubectl_provider_options=eks.KubectlProviderOptions(kubectl_layer=KubectlV33Layer(self, "KubectlLayer"),
+                                                                private_subnets=vpc.private_subnets),
         )
         if "0.0.0.0/0" in config.clusterEndpointCidrs:
             Annotations.of(self).add_warning_v2(

@@ -204,3 +204,14 @@ def test_whole_app_passes_cdk_nag_with_reasoned_acknowledgements(synthesized_app
                             acknowledged += 1
                             assert len(reason) >= 40, (rule, reason)
     assert acknowledged > 0
+
+
+def test_kubectl_provider_reaches_the_api_privately(cluster: Template) -> None:
+    """The Helm/kubectl handler must not depend on the public endpoint, which clusterEndpointCidrs may close."""
+    handlers = [r for k, r in _resources(cluster, "AWS::Lambda::Function").items() if "KubectlProviderHandler" in k]
+    assert handlers
+    for handler in handlers:
+        subnets = {s["Ref"] for s in handler["Properties"]["VpcConfig"]["SubnetIds"]}
+        assert subnets and subnets <= _private_subnet_ids(cluster)
+    [eks] = _resources(cluster, "AWS::EKS::Cluster").values()
+    assert eks["Properties"]["ResourcesVpcConfig"]["EndpointPrivateAccess"] is True
