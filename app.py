@@ -7,7 +7,11 @@ import json
 import os
 import sys
 
-import aws_cdk as cdk
+# Before jsii starts: silence its Node-20 end-of-life banner for `cdk synth` too (the value is the
+# Node major version the project pins in the README).
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+import aws_cdk as cdk  # noqa: E402
 
 from coldstart import names
 from coldstart.config import CDK_JSON, AppConfig, ConfigError, from_app_context
@@ -47,7 +51,7 @@ def build_app(app: cdk.App, config: AppConfig, *, published: PublishedSnapshot |
                            description="vllm-coldstart: model weights bucket")
     cluster = ClusterStack(app, names.CLUSTER_STACK, config=config, published=published, env=env,
                            description="vllm-coldstart: VPC, EKS, Karpenter, vLLM model-read role")
-    cluster.add_dependency(storage, "imports the model bucket ARN export")
+    cluster.add_stack_dependency(storage, "imports the model bucket ARN export")
     pipeline = PipelineStack(app, names.PIPELINE_STACK, config=config, vpc=cluster.vpc, env=env,
                              description="vllm-coldstart: image-cache snapshot pipeline")
     stacks: dict[str, cdk.Stack] = {"storage": storage, "cluster": cluster, "pipeline": pipeline}
