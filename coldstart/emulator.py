@@ -8,8 +8,9 @@ rehearsal (with a ``moto.server.ThreadedMotoServer`` on 127.0.0.1 in the same pr
 What moto cannot do is filled in here, explicitly, by wrapping the handlers' boto3 clients
 (``lambdas.snapshot_pipeline.clients.set_factory``):
 - SSM agent status (``describe_instance_information`` is not implemented in moto);
-- the pull command's outcome and output (moto reports every command Success with no output): the
-  emulator "runs" the command by printing the verification lines the real script would print;
+- the pull command's checks and outcome (moto neither checks a document's parameters nor runs it, and
+  reports every command Success with no output): the emulator refuses parameters the document's
+  allowedPattern refuses, and "runs" the command by printing the verification lines the real script would print;
 - Fast Snapshot Restore (not implemented in moto);
 - injected faults: throttling, insufficient capacity, snapshot ``error``, command failures.
 moto cannot run Lambda code without Docker, so ``in_process_lambdas`` patches
@@ -333,10 +334,19 @@ class AwsGaps:
         return {"InstanceInformationList": out}
 
     def ssm_send_command(self, real: Any, **kwargs: Any) -> Any:
+        """SendCommand as SSM checks it (moto does not): the document must exist and the parameters must be
+        declared by it and match its allowedPattern (the pull document's injection guard)."""
         from lambdas.snapshot_pipeline import pull_script
 
+        try:
+            content = json.loads(real.get_document(Name=kwargs["DocumentName"])["Content"])
+        except ClientError as exc:
+            raise _client_error("InvalidDocument", f"document {kwargs['DocumentName']} does not exist (emulator)", "SendCommand") from exc
+        problems = pull_script.parameter_problems(content, kwargs.get("Parameters", {}))
+        if problems:
+            raise _client_error("InvalidParameters", "; ".join(problems), "SendCommand")
         response = real.send_command(**kwargs)
-        images, platforms = pull_script.manifest_from_commands(kwargs["Parameters"]["commands"])
+        images, platforms = pull_script.pulled_images(kwargs["Parameters"])
         self.commands[response["Command"]["CommandId"]] = {"images": images, "platforms": platforms, "parameters": kwargs["Parameters"]}
         return response
 
@@ -540,7 +550,7 @@ class ExecutionResult:
 
 
 class LocalPipeline:
-    """The pipeline stack's functions and state machine, created in moto from the synthesized template."""
+    """The pipeline stack's SSM documents, functions and state machine, created in moto from the synthesized template."""
 
     def __init__(self, template: dict[str, Any], *, region: str = DEFAULT_REGION, account: str = ACCOUNT,
                  endpoint_url: str | None = None, config_overrides: dict[str, Any] | None = None) -> None:
@@ -589,6 +599,20 @@ class LocalPipeline:
             env[key] = value
         return env
 
+    def _documents(self) -> None:
+        """Create the template's SSM documents (the pull document) as CloudFormation would."""
+        ssm = self._client("ssm")
+        for logical_id, resource in self.template["Resources"].items():
+            if resource["Type"] != "AWS::SSM::Document":
+                continue
+            props = resolve_intrinsics(resource["Properties"], region=self.region, account=self.account, attributes={})
+            if not isinstance(props.get("Name"), str):
+                raise EmulatorError(f"{logical_id}: the emulator needs a literal document Name, got {props.get('Name')!r}")
+            content = props["Content"] if isinstance(props["Content"], str) else json.dumps(props["Content"])
+            with contextlib.suppress(ssm.exceptions.DocumentAlreadyExists):
+                ssm.create_document(Name=props["Name"], Content=content, DocumentType=props.get("DocumentType", "Command"),
+                                    DocumentFormat=props.get("DocumentFormat", "JSON"))
+
     def deploy(self) -> LocalPipeline:
         iam = self._client("iam")
         lam = self._client("lambda")
@@ -596,6 +620,7 @@ class LocalPipeline:
                                                           "Action": "sts:AssumeRole"}]}
         role = iam.create_role(RoleName=f"pipeline-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
         self.builder = self._builder_network()
+        self._documents()
         code = _dummy_zip()
         for logical_id, spec in template_functions(self.template).items():
             fn = lam.create_function(FunctionName=logical_id[:64], Runtime="python3.12", Role=role, Handler=spec.handler,

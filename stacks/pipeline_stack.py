@@ -19,6 +19,7 @@ from stacks.nag import acknowledge
 from .pipeline.alarms import PipelineAlarms
 from .pipeline.builder_infra import BuilderInfra
 from .pipeline.functions import PipelineFunctions
+from .pipeline.pull_document import PullDocument
 from .pipeline.state_machine import SnapshotPipelineDefinition
 from .pipeline.triggers import PipelineTriggers
 
@@ -42,8 +43,10 @@ class PipelineStack(cdk.Stack):
                                          arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
 
         builder = BuilderInfra(self, "Builder", vpc=vpc)
+        pull_document = PullDocument(self, "PullDocument", pipeline_name=defaults.pipelineName)
         functions = PipelineFunctions(self, "Steps", defaults=defaults, builder=builder, state_machine_arn=state_machine_arn,
                                       executions_arn=executions_arn)
+        functions.functions["start_pull"].node.add_dependency(pull_document.document)
         definition = SnapshotPipelineDefinition(self, "Definition", fns=functions.functions)  # type: ignore[arg-type]
 
         log_group = logs.LogGroup(self, "StateMachineLogs", retention=logs.RetentionDays.SIX_MONTHS,

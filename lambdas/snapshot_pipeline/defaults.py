@@ -64,6 +64,11 @@ class PipelineDefaults:
     def metadata_parameter_name(self) -> str:
         return names.metadata_parameter_name(self.snapshotParameterName)
 
+    @property
+    def pull_document_name(self) -> str:
+        """The SSM Command document the stack ships for the pull (pull_script.document_content)."""
+        return names.pull_document_name(self.pipelineName)
+
     # --- serialisation ---
     def to_json(self) -> str:
         return json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}, sort_keys=True)

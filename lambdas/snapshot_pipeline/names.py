@@ -73,8 +73,14 @@ ENV_BUILDER_SUBNET_IDS = "BUILDER_SUBNET_IDS"  # comma-separated private subnet 
 ENV_BUILDER_SECURITY_GROUP_ID = "BUILDER_SECURITY_GROUP_ID"
 ENV_BUILDER_INSTANCE_PROFILE_ARN = "BUILDER_INSTANCE_PROFILE_ARN"
 
-# The SSM document the builder runs the pull script with (AWS-owned, runs in Bottlerocket's control container).
-PULL_DOCUMENT = "AWS-RunShellScript"
+
+def pull_document_name(pipeline_name: str) -> str:
+    """The pipeline's own SSM Command document (fixed pull script, data parameters; see pull_script.py).
+
+    Named after the pipeline (the stack name), so the start_pull role and handler know it without a lookup.
+    """
+    return f"{pipeline_name}-PullImages"
+
 
 # containerd labels: CRI lists the image (managed) and kubelet's image GC skips it (pinned).
 CRI_MANAGED_LABEL = "io.cri-containerd.image=managed"

@@ -1,4 +1,4 @@
-"""Run the pull script on the builder through SSM and read its outcome."""
+"""Run the pipeline's pull document on the builder through SSM and read its outcome."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import names, pull_script
+from . import pull_script
 from .aws_errors import error_code, translate
 from .errors import ImageVerificationFailed, PullCommandFailed
 
@@ -18,15 +18,17 @@ FAILED = frozenset({"Failed", "TimedOut", "Cancelled", "DeliveryTimedOut", "Unde
 DELIVERY_TIMEOUT_SECONDS = 600
 
 
-def start(ssm: Any, *, instance_id: str, plan: dict[str, Any], execution_arn: str, pull_timeout_seconds: int) -> dict[str, Any]:
+def start(ssm: Any, *, instance_id: str, plan: dict[str, Any], execution_arn: str, pull_timeout_seconds: int,
+          document_name: str) -> dict[str, Any]:
+    """Run the pipeline's pull document (fixed script) with the plan's images and platforms as its data parameters."""
     command = ssm.send_command(
         InstanceIds=[instance_id],
-        DocumentName=names.PULL_DOCUMENT,
+        DocumentName=document_name,
         Comment=f"vllm-coldstart image pull for {execution_arn.rsplit(':', 1)[-1]}"[:100],
         TimeoutSeconds=DELIVERY_TIMEOUT_SECONDS,
         Parameters={
-            "commands": pull_script.ssm_commands(plan["images"], plan["platforms"]),
-            "executionTimeout": [str(pull_timeout_seconds)],
+            **pull_script.command_parameters(plan["images"], plan["platforms"]),
+            pull_script.EXECUTION_TIMEOUT: [str(pull_timeout_seconds)],
         },
     )["Command"]
     return {"commandId": command["CommandId"], "instanceId": instance_id}

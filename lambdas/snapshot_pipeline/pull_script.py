@@ -1,7 +1,19 @@
-"""The shell script the builder runs through SSM to pull, pin and verify the images.
+"""The pipeline's SSM Command document: a FIXED script that pulls, pins and verifies the images.
 
-It runs in Bottlerocket's control container (AWS-RunShellScript) and hands one script to the host
-through ``apiclient exec admin sheltie bash -c '<script>'``. On the host it:
+The stack ships ``document_content()`` as an ``AWS::SSM::Document`` (stacks/pipeline/pull_document.py) named
+``names.pull_document_name(<pipeline name>)``;
+the start_pull function may run only that document on the builder, passing DATA parameters:
+- ``pulls``: space-separated records ``<pinned-ref>|<ecr 1|0>|<tag-ref or ->``;
+- ``platforms``: space-separated ``linux/<arch>``;
+- ``executionTimeout``: seconds (as in AWS-RunShellScript).
+SSM substitutes ``{{ pulls }}``/``{{ platforms }}`` TEXTUALLY into the command text before a shell
+reads it, so each parameter's ``allowedPattern`` (checked by SSM at SendCommand) is the injection
+guard: only image-reference characters, no quotes, ``$``, backticks, ``;``, ``|`` outside the record
+separators or spaces inside a record. The values land inside single quotes and reach the host script
+as positional arguments, which it never evaluates as code.
+
+The script runs in Bottlerocket's control container and hands one script to the host through
+``apiclient exec admin sheltie bash -c '<script>' coldstart-pull '<pulls>' '<platforms>'``. On the host it:
 - gets the ECR password from Bottlerocket's kubelet ECR credential provider (the instance role
   signs the request), so no credential is ever in the SSM command, its output or any log;
 - pulls each image by digest for every platform into containerd's ``k8s.io`` namespace with the
@@ -12,21 +24,36 @@ through ``apiclient exec admin sheltie bash -c '<script>'``. On the host it:
 
 The host script uses bash builtins only (no sed/awk/jq), since the Bottlerocket host has few tools.
 Offline-derived facts (confirm on AWS, see docs/pipeline.md): the credential provider path and its
-stdin protocol, ``apiclient exec`` without a TTY, ctr's repeated ``--platform`` flags.
+stdin protocol, ``apiclient exec`` without a TTY passing the arguments through, ctr's repeated
+``--platform`` flags.
 """
 
 from __future__ import annotations
 
-import json
+import re
 import shlex
 from typing import Any
 
 from . import names
+from .errors import InputValidationError
 
 CREDENTIAL_PROVIDER = "/usr/libexec/kubernetes/kubelet/plugins/ecr-credential-provider"
 CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
-_IMAGES_HEADER = "# coldstart-images: "
-_PLATFORMS_HEADER = "# coldstart-platforms: "
+
+PULLS = "pulls"
+PLATFORMS = "platforms"
+EXECUTION_TIMEOUT = "executionTimeout"
+NO_TAG = "-"  # third field of a pull record when the image is referenced by digest only
+# Image-reference characters (what images._REFERENCE accepts) and nothing a shell treats specially; a
+# reference starts with a letter or digit, so it cannot pose as a ctr option (``--...``).
+_REF = r"[A-Za-z0-9][A-Za-z0-9._/:@-]*"
+_RECORD = rf"{_REF}\|[01]\|({_REF}|{NO_TAG})"
+PULLS_PATTERN = rf"^{_RECORD}( {_RECORD})*$"
+_PLATFORM = "linux/(" + "|".join(sorted(names.PLATFORM_TO_ARCH)) + ")"
+PLATFORMS_PATTERN = rf"^{_PLATFORM}( {_PLATFORM})*$"
+# 1..172800 seconds, AWS-RunShellScript's own executionTimeout pattern.
+EXECUTION_TIMEOUT_PATTERN = r"^([1-9][0-9]{0,4}|1[0-6][0-9]{4}|17[01][0-9]{3}|172[0-7][0-9]{2}|172800)$"
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 
 _HOST_FUNCTIONS = r"""set -euo pipefail
 ctr_k8s() { ctr -a __SOCKET__ -n __NAMESPACE__ "$@"; }
@@ -67,50 +94,131 @@ verify() {
 """
 
 
-def host_script(images: list[dict[str, Any]], platforms: list[str], *, credential_provider: str = CREDENTIAL_PROVIDER) -> str:
-    script = (
+_HOST_MAIN = r"""main() {
+  # $1: pull records "<pinned-ref>|<ecr 1|0>|<tag-ref or ->" separated by spaces; $2: "linux/<arch> ...".
+  # read -a splits on spaces without glob expansion; the values are data, never evaluated.
+  local -a records platforms flags=() refs=()
+  read -r -a records <<< "$1"
+  read -r -a platforms <<< "$2"
+  local record platform ref ecr tagref
+  for platform in "${platforms[@]}"; do flags+=(--platform "$platform"); done
+  for record in "${records[@]}"; do
+    IFS='|' read -r ref ecr tagref <<< "$record"
+    pull "$ref" "$ecr" "$tagref" "${flags[@]}"
+    refs+=("$ref")
+  done
+  for ref in "${refs[@]}"; do verify "$ref"; done
+}
+main "$@"
+"""
+
+
+def host_script(*, credential_provider: str = CREDENTIAL_PROVIDER) -> str:
+    """The fixed host script; the images and platforms arrive as its positional arguments $1 and $2."""
+    return (
         _HOST_FUNCTIONS.replace("__SOCKET__", CONTAINERD_SOCKET)
         .replace("__NAMESPACE__", names.CONTAINERD_NAMESPACE)
         .replace("__PROVIDER__", shlex.quote(credential_provider))
         .replace("__MANAGED__", names.CRI_MANAGED_LABEL)
         .replace("__PINNED__", names.CRI_PINNED_LABEL)
         .replace("__PREFIX__", names.VERIFY_LINE_PREFIX)
-    )
-    platform_flags = " ".join(f"--platform linux/{p}" for p in platforms)
-    lines = [script]
-    for image in images:
-        ecr = "1" if image["kind"] == "ecr-private" else "0"
-        tagref = image["reference"] if image["reference"] != image["pinned"] else "-"
-        lines.append(f"pull {shlex.quote(image['pinned'])} {ecr} {shlex.quote(tagref)} {platform_flags}")
-    for image in images:
-        lines.append(f"verify {shlex.quote(image['pinned'])}")
-    return "\n".join(lines) + "\n"
+    ) + _HOST_MAIN
 
 
-def ssm_commands(images: list[dict[str, Any]], platforms: list[str], *, credential_provider: str = CREDENTIAL_PROVIDER) -> list[str]:
-    """The AWS-RunShellScript ``commands``. The header lines say what is pulled; nothing secret is in them."""
-    manifest = [{"pinned": i["pinned"], "reference": i["reference"], "digest": i["digest"]} for i in images]
+def document_commands(*, credential_provider: str = CREDENTIAL_PROVIDER) -> list[str]:
+    """The document's ``runCommand`` lines (the parameters are SSM placeholders; nothing secret is in them)."""
     script = "\n".join(
         [
             "# vllm-coldstart: pull, pin and verify the snapshot's images (credentials are fetched on the host)",
-            _IMAGES_HEADER + json.dumps(manifest, separators=(",", ":")),
-            _PLATFORMS_HEADER + json.dumps(platforms),
             "set -euo pipefail",
-            "apiclient exec admin sheltie bash -c " + shlex.quote(host_script(images, platforms, credential_provider=credential_provider)),
+            # The parameters sit in single quotes; their allowedPattern admits no quote, so they cannot leave them.
+            "apiclient exec admin sheltie bash -c " + shlex.quote(host_script(credential_provider=credential_provider))
+            + f" coldstart-pull '{{{{ {PULLS} }}}}' '{{{{ {PLATFORMS} }}}}'",
         ]
     )
     return script.split("\n")
 
 
-def manifest_from_commands(commands: list[str]) -> tuple[list[dict[str, str]], list[str]]:
-    """The images and platforms a pull command was sent for (read back from its header lines)."""
-    images: list[dict[str, str]] = []
-    platforms: list[str] = []
-    for line in commands:
-        if line.startswith(_IMAGES_HEADER):
-            images = json.loads(line[len(_IMAGES_HEADER):])
-        elif line.startswith(_PLATFORMS_HEADER):
-            platforms = json.loads(line[len(_PLATFORMS_HEADER):])
+def document_content(*, credential_provider: str = CREDENTIAL_PROVIDER) -> dict[str, Any]:
+    """The SSM Command document (schema 2.2) the stack ships and the start_pull function runs."""
+    return {
+        "schemaVersion": "2.2",
+        "description": "vllm-coldstart: pull, pin and verify the snapshot's images on the Bottlerocket builder host. "
+                       "Fixed script; the parameters are data checked by allowedPattern.",
+        "parameters": {
+            PULLS: {"type": "String", "allowedPattern": PULLS_PATTERN,
+                    "description": "Space-separated records <pinned-ref>|<1 if private ECR else 0>|<tag-ref or ->"},
+            PLATFORMS: {"type": "String", "allowedPattern": PLATFORMS_PATTERN,
+                        "description": "Space-separated platforms to pull, e.g. linux/amd64 linux/arm64"},
+            EXECUTION_TIMEOUT: {"type": "String", "default": "3600", "allowedPattern": EXECUTION_TIMEOUT_PATTERN,
+                                "description": "Seconds the pull may run before SSM stops it"},
+        },
+        "mainSteps": [
+            {
+                "action": "aws:runShellScript",
+                "name": "pullPinVerify",
+                "inputs": {"runCommand": document_commands(credential_provider=credential_provider),
+                           "timeoutSeconds": f"{{{{ {EXECUTION_TIMEOUT} }}}}"},
+            }
+        ],
+    }
+
+
+def command_parameters(images: list[dict[str, Any]], platforms: list[str]) -> dict[str, list[str]]:
+    """SendCommand ``Parameters`` for the document; raises InputValidationError for a value SSM would refuse."""
+    records = []
+    for image in images:
+        ecr = "1" if image["kind"] == "ecr-private" else "0"
+        tagref = image["reference"] if image["reference"] != image["pinned"] else NO_TAG
+        records.append(f"{image['pinned']}|{ecr}|{tagref}")
+    parameters = {PULLS: [" ".join(records)], PLATFORMS: [" ".join(f"linux/{p}" for p in platforms)]}
+    for name, pattern in ((PULLS, PULLS_PATTERN), (PLATFORMS, PLATFORMS_PATTERN)):
+        (value,) = parameters[name]
+        if not re.fullmatch(pattern, value):
+            raise InputValidationError(
+                f"pull document parameter {name}={value!r} does not match {pattern}: images must be plain references "
+                f"(registry/repository[:tag]@sha256:<digest>) and platforms one of {sorted(names.PLATFORM_TO_ARCH)}"
+            )
+    return parameters
+
+
+def parameter_problems(content: dict[str, Any], parameters: dict[str, list[str]]) -> list[str]:
+    """What SSM would refuse in ``parameters`` for the document ``content`` (unknown/missing names, allowedPattern)."""
+    declared = content.get("parameters", {})
+    problems = [f"{name}: not a parameter of the document" for name in parameters if name not in declared]
+    for name, spec in declared.items():
+        values = parameters.get(name, [spec["default"]] if "default" in spec else None)
+        if values is None:
+            problems.append(f"{name}: required parameter missing")
+            continue
+        if spec.get("type") == "String" and len(values) != 1:
+            problems.append(f"{name}: a String parameter takes one value, got {len(values)}")
+        pattern = spec.get("allowedPattern")
+        problems += [f"{name}={v!r} does not match allowedPattern {pattern}" for v in values
+                     if pattern and not re.fullmatch(pattern, v)]
+    return problems
+
+
+def render_commands(content: dict[str, Any], parameters: dict[str, list[str]]) -> str:
+    """The shell text SSM runs: the runCommand lines with each placeholder replaced by its value (as SSM does).
+
+    Refuses what SSM refuses first (``parameter_problems``), since that check is the injection guard.
+    """
+    problems = parameter_problems(content, parameters)
+    if problems:
+        raise ValueError("SSM would reject the parameters: " + "; ".join(problems))
+    values = {name: (parameters.get(name) or [spec.get("default", "")])[0] for name, spec in content["parameters"].items()}
+    (step,) = content["mainSteps"]
+    return "\n".join(_PLACEHOLDER.sub(lambda m: values[m.group(1)], line) for line in step["inputs"]["runCommand"])
+
+
+def pulled_images(parameters: dict[str, list[str]]) -> tuple[list[dict[str, str]], list[str]]:
+    """The images ({pinned, reference, digest}) and platforms (amd64, ...) a SendCommand's parameters ask for."""
+    images = []
+    for record in " ".join(parameters.get(PULLS, [])).split():
+        pinned, _, tagref = record.split("|", 2)
+        images.append({"pinned": pinned, "reference": pinned if tagref == NO_TAG else tagref, "digest": pinned.rsplit("@", 1)[-1]})
+    platforms = [p.removeprefix("linux/") for p in " ".join(parameters.get(PLATFORMS, [])).split()]
     return images, platforms
 
 

@@ -90,7 +90,7 @@ class PipelineFunctions(Construct):
             metadata_parameter=stack.format_arn(service="ssm", resource="parameter", resource_name=names.metadata_parameter_name(param)),
             bottlerocket_parameters=stack.format_arn(service="ssm", account="", resource="parameter", resource_name="aws/service/bottlerocket/*"),
             repositories=stack.format_arn(service="ecr", resource="repository", resource_name="*"),
-            document=stack.format_arn(service="ssm", account="", resource="document", resource_name=names.PULL_DOCUMENT),
+            document=stack.format_arn(service="ssm", resource="document", resource_name=defaults.pull_document_name),
             state_machine=state_machine_arn,
             executions=executions_arn,
         )
@@ -179,6 +179,8 @@ class PipelineFunctions(Construct):
 
         self._allow("check_online", ["ssm:DescribeInstanceInformation", "ec2:DescribeInstances"], ["*"])
 
+        # Only the pipeline's own document (fixed script, data parameters checked by allowedPattern; see
+        # stacks/pipeline/pull_document.py), never AWS-RunShellScript: this role cannot run arbitrary shell.
         self._allow("start_pull", ["ssm:SendCommand"], [a.document])
         self._allow("start_pull", ["ssm:SendCommand"], [a.instance],
                     {"StringEquals": {f"ssm:resourceTag/{names.TAG_MANAGED_BY}": names.MANAGED_BY_VALUE,

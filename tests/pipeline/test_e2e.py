@@ -191,8 +191,9 @@ def test_retention_keeps_the_published_snapshot_and_its_rollback_target(world: A
 
 
 def test_a_burst_of_pushes_builds_once(world: Any, pipeline_template: dict) -> None:
-    # Given a 1 s debounce, two pushes of the same tag arrive back to back (the second is newer)
-    pipeline = world.deploy(pipeline_template, triggerDebounceSeconds=1)
+    # Given a debounce, two pushes of the same tag arrive back to back (the second is newer). 3 s
+    # keeps the older run in its debounce until the newer one has started, even on a loaded machine.
+    pipeline = world.deploy(pipeline_template, triggerDebounceSeconds=3)
     push = {"trigger": "ecr", "repositoryName": "vllm/vllm-openai", "imageTag": "v0.11.0", "imageDigest": world.digest}
     older = pipeline.start(push)
     newer = pipeline.start(push)

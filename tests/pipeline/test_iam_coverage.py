@@ -6,7 +6,8 @@ real definition runs the real handlers in-process (``coldstart.emulator``); ``Aw
 records each call with the function whose handler made it (set by the in-process invoke shim).
 Each call maps to its IAM action ``<prefix>:<ApiName>``, which must be allowed by an Allow
 statement of the function's role policies (action wildcards via fnmatch; conditions ignored).
-SSM parameter calls and Step Functions calls must also match a statement's resource ARN.
+SSM parameter calls, SendCommand (document and instances) and Step Functions calls must also match a
+statement's resource ARN.
 """
 
 from __future__ import annotations
@@ -94,6 +95,12 @@ def call_resources(call: emulator.ApiCall) -> list[str] | None:
         return [parameter_arn(n) for n in names_]
     if call.service == "stepfunctions":
         return [call.kwargs[key] for key in ("stateMachineArn", "executionArn") if key in call.kwargs]
+    if call.service == "ssm" and call.api_name == "SendCommand":
+        # SendCommand is authorized on the document AND on each target instance; AWS-owned documents have no account.
+        document = call.kwargs["DocumentName"]
+        owner = "" if document.startswith(("AWS-", "Amazon")) else ACCOUNT
+        return [f"arn:aws:ssm:{REGION}:{owner}:document/{document}",
+                *(f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{i}" for i in call.kwargs["InstanceIds"])]
     return None
 
 
@@ -145,7 +152,7 @@ def invoke_janitor(template: dict[str, Any], pipeline: emulator.LocalPipeline, e
 
 # --- the tests --------------------------------------------------------------------------------------------------------
 def test_every_call_on_the_success_paths_is_granted_to_the_calling_function(world: Any, pipeline_template: dict) -> None:
-    pipeline = world.deploy(pipeline_template, fastSnapshotRestoreAzs=["us-west-2a"], triggerDebounceSeconds=1)
+    pipeline = world.deploy(pipeline_template, fastSnapshotRestoreAzs=["us-west-2a"], triggerDebounceSeconds=3)
     world.faults.ssm_ping = ["ConnectionLost", "Online"]
     world.faults.command_status = ["InProgress", "Success"]
     first = pipeline.run({})  # publish + FSR enable + retention
@@ -153,7 +160,8 @@ def test_every_call_on_the_success_paths_is_granted_to_the_calling_function(worl
     second = pipeline.run({"force": True})  # publish over a previous ID: FSR disable, retention with a rollback target
     assert second.status == "SUCCEEDED", second.cause
     push = {**PUSH, "imageDigest": world.digest}
-    older, newer = pipeline.start(push), pipeline.start(push)  # the gate reads the newer run's input
+    # the gate reads the newer run's input; the 3 s debounce holds the older run until the newer has started
+    older, newer = pipeline.start(push), pipeline.start(push)
     assert "Superseded" in pipeline.states_entered(pipeline.wait(older).arn)
     assert pipeline.wait(newer).status == "SUCCEEDED"
 
@@ -205,3 +213,18 @@ def test_the_check_catches_a_missing_grant_and_a_wrong_parameter(pipeline_templa
     assert "parameter/some/other/parameter not granted" in problem
     put = emulator.ApiCall(gate, "ssm", "put_parameter", "PutParameter", {"Name": names.DEFAULT_SNAPSHOT_PARAMETER})
     assert denied(pipeline_template, [put], ids) == [f"{by_handler['gate']}: ssm:PutParameter not granted"]
+
+
+def test_the_pull_function_may_send_only_the_pipeline_document(pipeline_template: dict) -> None:
+    """The start_pull role runs the pipeline's fixed-script document; AWS-RunShellScript (any root shell) is denied."""
+    ids = function_ids(pipeline_template)
+    by_handler = {spec.handler.split(".")[-2]: k for k, spec in emulator.template_functions(pipeline_template).items()}
+    start_pull = by_handler["start_pull"]
+
+    def send(document: str) -> emulator.ApiCall:
+        return emulator.ApiCall(start_pull[:64], "ssm", "send_command", "SendCommand",
+                                {"DocumentName": document, "InstanceIds": ["i-0123456789abcdef0"]})
+
+    assert denied(pipeline_template, [send(names.pull_document_name("VllmColdstartPipeline"))], ids) == []
+    (problem,) = denied(pipeline_template, [send("AWS-RunShellScript")], ids)
+    assert f"SendCommand on arn:aws:ssm:{REGION}::document/AWS-RunShellScript not granted" in problem

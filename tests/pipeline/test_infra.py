@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
 from coldstart import names
-from lambdas.snapshot_pipeline import errors
+from lambdas.snapshot_pipeline import errors, pull_script
 from stacks.pipeline.functions import STEPS
 from stacks.pipeline.state_machine import RETRY_POLICY
 
@@ -79,12 +80,45 @@ def test_run_instances_requires_request_tags_on_everything_it_creates(pipeline_t
     assert set(created["Condition"]["StringEquals"]) == {f"aws:RequestTag/{k}" for k in TAG_KEYS}
 
 
-def test_send_command_is_limited_to_the_document_and_pipeline_instances(pipeline_template: dict) -> None:
+def test_send_command_is_limited_to_the_pipeline_document_and_pipeline_instances(pipeline_template: dict) -> None:
     send = [s for s in statements(pipeline_template) if "ssm:SendCommand" in s["Action"]]
     assert len(send) == 2
-    assert any("document/AWS-RunShellScript" in flat(s["Resource"]) and "Condition" not in s for s in send)
+    (document,) = [s for s in send if "document/" in flat(s["Resource"])]
+    (arn,) = document["Resource"]
+    # this account's document of that name (not an AWS-owned one such as AWS-RunShellScript), without conditions
+    assert arn == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":ssm:", {"Ref": "AWS::Region"}, ":",
+                                     {"Ref": "AWS::AccountId"}, ":document/VllmColdstartPipeline-PullImages"]]}
+    assert "Condition" not in document
     instance = next(s for s in send if "instance/*" in flat(s["Resource"]))
     assert set(instance["Condition"]["StringEquals"]) == {f"ssm:resourceTag/{k}" for k in TAG_KEYS}
+    assert "AWS-RunShellScript" not in flat(pipeline_template)
+
+
+def test_the_pull_document_is_the_fixed_script_with_pattern_checked_data_parameters(pipeline_template: dict) -> None:
+    (document,) = resources(pipeline_template, "AWS::SSM::Document").values()
+    props = document["Properties"]
+    assert props["Name"] == "VllmColdstartPipeline-PullImages" and props["DocumentType"] == "Command"
+    assert props["UpdateMethod"] == "NewVersion"  # a named document cannot be replaced
+    content = props["Content"]
+    assert content == pull_script.document_content()  # the single source of the host script
+    assert content["schemaVersion"] == "2.2"
+    (step,) = content["mainSteps"]
+    assert step["action"] == "aws:runShellScript"
+    for name in ("pulls", "platforms", "executionTimeout"):
+        assert content["parameters"][name]["allowedPattern"], name
+    # every placeholder in the script is a declared parameter, each inside single quotes (the charset admits none)
+    text = "\n".join(step["inputs"]["runCommand"])
+    assert re.findall(r"\{\{[^}]*\}\}", text) == ["{{ pulls }}", "{{ platforms }}"]
+    assert "'{{ pulls }}' '{{ platforms }}'" in text
+    # no shell-special character fits anywhere in a record or a platform list (SSM checks these at SendCommand)
+    pulls, platforms = content["parameters"]["pulls"]["allowedPattern"], content["parameters"]["platforms"]["allowedPattern"]
+    good_pulls, good_platforms = "r.example/a@sha256:" + "1" * 64 + "|1|r.example/a:v1 r.example/b:v2|0|-", "linux/amd64 linux/arm64"
+    assert re.fullmatch(pulls, good_pulls) and re.fullmatch(platforms, good_platforms)
+    for char in "'\"$`;\\()<>&*?[]{}!#~|= \t\n":
+        for value, pattern in ((good_pulls, pulls), (good_platforms, platforms)):
+            for at in (0, 5, len(value) // 2, len(value)):
+                bad = value[:at] + char + value[at:]
+                assert not re.fullmatch(pattern, bad), (pattern, bad)
 
 
 def test_pass_role_only_for_the_builder_role_and_only_to_ec2(pipeline_template: dict) -> None:

@@ -14,7 +14,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lambdas.snapshot_pipeline import builder, cleanup, fsr, gate, names, publish, pull, pull_script, retention, snapshot, tags
-from lambdas.snapshot_pipeline.errors import ImageVerificationFailed, InsufficientCapacity, PullCommandFailed, SnapshotFailed
+from lambdas.snapshot_pipeline.errors import (
+    ImageVerificationFailed,
+    InputValidationError,
+    InsufficientCapacity,
+    PullCommandFailed,
+    SnapshotFailed,
+)
 from lambdas.snapshot_pipeline.handlers import janitor
 from lambdas.snapshot_pipeline.resolve import resolve_input
 
@@ -116,10 +122,12 @@ def test_pull_script_pulls_pins_and_verifies_every_image_with_the_credential_fet
     for name, body in {"ctr": FAKE_CTR, "apiclient": FAKE_APICLIENT, "provider": FAKE_PROVIDER}.items():
         (bin_dir / name).write_text(body)
         (bin_dir / name).chmod(0o755)
-    commands = pull_script.ssm_commands(IMAGES, ["amd64", "arm64"], credential_provider=str(bin_dir / "provider"))
-    # When the SSM command text runs
+    document = pull_script.document_content(credential_provider=str(bin_dir / "provider"))
+    parameters = {**pull_script.command_parameters(IMAGES, ["amd64", "arm64"]), "executionTimeout": ["600"]}
+    # When the document's command text runs with the parameters substituted as SSM substitutes them
+    script = pull_script.render_commands(document, parameters)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(tmp_path / "calls")}
-    run = subprocess.run(["bash", "-c", "\n".join(commands)], capture_output=True, text=True, env=env, timeout=60, check=False)
+    run = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=60, check=False)
     assert run.returncode == 0, run.stderr
     calls = (tmp_path / "calls").read_text().splitlines()
     pulls = [c for c in calls if " images pull " in f" {c} "]
@@ -135,20 +143,77 @@ def test_pull_script_pulls_pins_and_verifies_every_image_with_the_credential_fet
     # and the verify step accepts the script's own output, which never contains the credential
     assert pull_script.verification_problems(run.stdout, IMAGES, ["amd64", "arm64"]) == []
     assert SECRET not in run.stdout + run.stderr
-    assert SECRET not in json.dumps(commands)
+    assert SECRET not in json.dumps(document) + script
 
 
-def test_ssm_command_carries_no_credential_and_names_what_it_pulls(world: Any, defaults: Any) -> None:
+# Values that would break out of the document's single quotes, run a command or pass a ctr option if SSM let them through.
+INJECTIONS = [
+    "registry.example/app@sha256:" + "1" * 64 + "|0|-' ; touch /tmp/pwned ; echo '",
+    "registry.example/app:$(id)|0|-",
+    "registry.example/app:`id`|0|-",
+    "registry.example/app;id|0|-",
+    "registry.example/app|0|- ; id",
+    "registry.example/app|2|-",
+    "registry.example/app|0|-\nid",
+    "--all-platforms|0|-",  # not shell, but a ctr option in the reference's place
+    "registry.example/app|0|--debug",
+]
+
+
+@pytest.mark.parametrize("pulls", INJECTIONS)
+def test_the_document_refuses_pull_records_that_could_inject_shell(pulls: str) -> None:
+    document = pull_script.document_content()
+    problems = pull_script.parameter_problems(document, {"pulls": [pulls], "platforms": ["linux/amd64"]})
+    assert problems and problems[0].startswith("pulls=")
+    with pytest.raises(ValueError, match="allowedPattern"):
+        pull_script.render_commands(document, {"pulls": [pulls], "platforms": ["linux/amd64"]})
+
+
+@pytest.mark.parametrize("platforms", ["linux/amd64;id", "linux/amd64 $(id)", "linux/s390x", "amd64", ""])
+def test_the_document_refuses_platforms_outside_the_supported_ones(platforms: str) -> None:
+    problems = pull_script.parameter_problems(pull_script.document_content(), {"pulls": ["r.example/a|0|-"], "platforms": [platforms]})
+    assert [p for p in problems if p.startswith("platforms=")]
+
+
+def test_command_parameters_refuse_a_reference_the_document_would_refuse_naming_it() -> None:
+    bad = {**IMAGES[1], "pinned": "public.ecr.aws/org/tool@sha256:" + "2" * 64 + "';id;'"}
+    with pytest.raises(InputValidationError, match="pulls=.*';id;'"):
+        pull_script.command_parameters([bad], ["amd64"])
+
+
+def create_pull_document(world: Any, defaults: Any) -> None:
+    """The pipeline's document as the stack ships it (test_infra checks the template holds this content)."""
+    world.ssm.create_document(Name=defaults.pull_document_name, Content=json.dumps(pull_script.document_content()),
+                              DocumentType="Command", DocumentFormat="JSON")
+
+
+def start_pull(world: Any, defaults: Any, instance_id: str, plan: dict[str, Any]) -> dict[str, Any]:
+    create_pull_document(world, defaults)
+    return pull.start(world.gaps.client("ssm"), instance_id=instance_id, plan=plan, execution_arn=EXECUTION, pull_timeout_seconds=600,
+                      document_name=defaults.pull_document_name)
+
+
+def test_ssm_command_runs_the_pipeline_document_with_data_parameters_and_no_credential(world: Any, defaults: Any) -> None:
     token = world.ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
     plan = plan_for(world, defaults)
     instance_id = launch(world, defaults, plan)["instanceId"]
-    pull.start(world.gaps.client("ssm"), instance_id=instance_id, plan=plan, execution_arn=EXECUTION, pull_timeout_seconds=600)
+    start_pull(world, defaults, instance_id, plan)
     (sent,) = world.gaps.calls_to("ssm.send_command")
     text = json.dumps(sent)
     assert token not in text and "get-login-password" not in text
-    assert sent["DocumentName"] == "AWS-RunShellScript" and sent["Parameters"]["executionTimeout"] == ["600"]
-    assert pull_script.manifest_from_commands(sent["Parameters"]["commands"])[0][0]["pinned"] == plan["images"][0]["pinned"]
+    assert sent["DocumentName"] == defaults.pull_document_name == "VllmColdstartPipeline-PullImages"
+    assert set(sent["Parameters"]) == {"pulls", "platforms", "executionTimeout"} and sent["Parameters"]["executionTimeout"] == ["600"]
+    images, platforms = pull_script.pulled_images(sent["Parameters"])
+    assert [i["pinned"] for i in images] == [i["pinned"] for i in plan["images"]] and platforms == plan["platforms"]
     assert not [c for c in world.gaps.calls if c[0] == "ecr.get_authorization_token"]
+
+
+def test_send_command_without_the_pipeline_document_is_refused(world: Any, defaults: Any) -> None:
+    plan = plan_for(world, defaults)
+    instance_id = launch(world, defaults, plan)["instanceId"]
+    with pytest.raises(ClientError, match="InvalidDocument"):
+        pull.start(world.gaps.client("ssm"), instance_id=instance_id, plan=plan, execution_arn=EXECUTION, pull_timeout_seconds=600,
+                   document_name=defaults.pull_document_name)
 
 
 @pytest.mark.parametrize("status", ["Failed", "TimedOut", "Cancelled", "DeliveryTimedOut"])
@@ -156,7 +221,7 @@ def test_every_terminal_command_failure_raises_with_its_status(world: Any, defau
     plan = plan_for(world, defaults)
     instance_id = launch(world, defaults, plan)["instanceId"]
     ssm = world.gaps.client("ssm")
-    command_id = pull.start(ssm, instance_id=instance_id, plan=plan, execution_arn=EXECUTION, pull_timeout_seconds=600)["commandId"]
+    command_id = start_pull(world, defaults, instance_id, plan)["commandId"]
     world.faults.command_status = ["InProgress", status]
     assert pull.check(ssm, command_id=command_id, instance_id=instance_id) == {"done": False, "status": "InProgress"}
     with pytest.raises(PullCommandFailed, match=f"ended {status}"):
@@ -184,7 +249,7 @@ def test_verify_step_raises_when_the_output_lacks_an_image(world: Any, defaults:
     plan = plan_for(world, defaults)
     instance_id = launch(world, defaults, plan)["instanceId"]
     ssm = world.gaps.client("ssm")
-    command_id = pull.start(ssm, instance_id=instance_id, plan=plan, execution_arn=EXECUTION, pull_timeout_seconds=600)["commandId"]
+    command_id = start_pull(world, defaults, instance_id, plan)["commandId"]
     world.faults.command_stdout = "pulled nothing"
     with pytest.raises(ImageVerificationFailed, match="no verification line"):
         pull.verify(ssm, command_id=command_id, instance_id=instance_id, plan=plan)
