@@ -47,25 +47,15 @@ CLI := $(PY) -m coldstart $(if $(REGION),--region $(REGION))
 ## setup-model-s3: upload the model (FROM_DIR=... for a local folder) to the bucket prefix
 setup-model-s3: setup
 	$(CLI) setup-model-s3 $(if $(FROM_DIR),--from-dir $(FROM_DIR)) $(ARGS)
-## create-snapshot: start (or attach to) the pipeline and follow it to the snapshot ID
-create-snapshot: setup
-	$(CLI) create-snapshot $(ARGS)
-snapshots: setup
-	$(CLI) snapshots $(ARGS)
-rollback: setup
-	$(CLI) rollback $(ARGS)
 ## update-manifests: read the published snapshot + stack outputs from AWS, write dist/*.k8s.yaml
 update-manifests: setup
 	$(CLI) update-manifests $(SYNTH_ARGS)
-deploy-apps: setup
-	$(CLI) deploy-apps $(ARGS)
-doctor: setup
-	$(CLI) doctor $(ARGS)
-report: setup
-	$(CLI) report $(ARGS)
-## rehearse: the whole pipeline offline in an embedded AWS emulator (~30 s), then the manifests
-rehearse: setup
-	$(CLI) rehearse $(ARGS)
+## create-snapshot (follow the pipeline to the snapshot ID), snapshots, rollback, deploy-apps, doctor,
+## report, rehearse (the whole pipeline offline in an embedded AWS emulator, ~30 s): one CLI command
+## each, extra options in ARGS="..."
+CLI_COMMANDS := create-snapshot snapshots rollback deploy-apps doctor report rehearse
+$(CLI_COMMANDS): setup
+	$(CLI) $@ $(ARGS)
 
 ## regenerate-imports: re-run `cdk8s import` on the pinned Karpenter CRDs
 regenerate-imports: setup
@@ -79,19 +69,14 @@ synth: setup
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-## test-<area>: one layer of the suite
+## test-<area>: one layer of the suite (test-infra also runs ruff over the repository)
+TEST_AREAS := pipeline charts report cli
 test-infra: setup
 	$(PY) -m pytest -q tests/infra tests/test_lint.py
-test-pipeline: setup
-	$(PY) -m pytest -q tests/pipeline
+$(addprefix test-,$(TEST_AREAS)): test-%: setup
+	$(PY) -m pytest -q tests/$*
 test-pipeline-unit: setup
 	$(PY) -m pytest -q tests/pipeline -m "not e2e"
-test-charts: setup
-	$(PY) -m pytest -q tests/charts
-test-report: setup
-	$(PY) -m pytest -q tests/report
-test-cli: setup
-	$(PY) -m pytest -q tests/cli
 
 lint: setup
 	$(VENV)/bin/ruff check .
