@@ -185,7 +185,7 @@ class Faults:
 
     ssm_ping: list[str] = field(default_factory=lambda: ["Online"])  # PingStatus per describe_instance_information
     command_status: list[str] = field(default_factory=lambda: ["Success"])  # Status per get_command_invocation
-    command_stdout: str | None = None  # None: print the verification lines the real script prints
+    command_stdout: str | None = None  # the command's stdout (any terminal status); None: the verify lines of a success
     snapshot_state: list[str] | None = None  # None: moto's (completed at once)
     throttle: dict[str, int] = field(default_factory=dict)  # "ssm.put_parameter" -> times (-1 = always)
     # finer throttling: (service.operation, kwargs) -> throttle this call? e.g. only the put of one parameter
@@ -373,6 +373,8 @@ class AwsGaps:
                 )
         elif status not in ("Pending", "InProgress", "Delayed"):
             response["StandardErrorContent"] = f"emulated command outcome {status}"
+            if self.faults.command_stdout is not None:  # what a failed script printed (e.g. its COLDSTART-ERROR line)
+                response["StandardOutputContent"] = self.faults.command_stdout
         return response
 
 

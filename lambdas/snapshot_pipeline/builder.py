@@ -13,14 +13,24 @@ from .defaults import PipelineDefaults
 from .errors import BuilderLost, InsufficientCapacity
 from .tags import base_tags, tag_list
 
-# Only the admin host container is needed on a standalone Bottlerocket builder: the control
-# container (SSM agent) is on by default, and `apiclient exec admin sheltie` reaches the host.
+# A standalone Bottlerocket builder (never joins a cluster):
+# - the admin host container runs the pull script (its bash, jq; `sheltie` reaches the host); the
+#   control container (SSM agent) is on by default and stated for clarity;
+# - hostname-override-source = "instance-id": at boot, pluto (bottlerocket-core-kit
+#   sources/api/pluto/src/main.rs, generate_node_name) otherwise follows the aws-k8s default
+#   "private-dns-name" and calls ec2:DescribeInstances, which the builder role does not grant; with
+#   "instance-id" it reads IMDS only. Its other generators need no AWS API without a cluster name
+#   (cluster DNS IP falls back to IMDS; max-pods and provider ID come from IMDS). So the role stays
+#   SSM core + ECR read, and no boot-settings unit fails.
 USER_DATA = """\
 [settings.host-containers.admin]
 enabled = true
 
 [settings.host-containers.control]
 enabled = true
+
+[settings.kubernetes]
+hostname-override-source = "instance-id"
 """
 
 CAPACITY_CODES = frozenset({"InsufficientInstanceCapacity", "InsufficientCapacity", "InsufficientHostCapacity", "Unsupported"})

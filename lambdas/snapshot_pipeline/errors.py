@@ -40,6 +40,35 @@ class PullCommandFailed(PipelineError):
     """The SSM command that pulls the images ended Failed, TimedOut, Cancelled or DeliveryTimedOut."""
 
 
+# Named failures of the pull document (its ``COLDSTART-ERROR <Name>`` line, or ctr's message for a pull).
+class AdminContainerNotReady(PullCommandFailed):
+    """``apiclient exec admin`` kept failing: the admin host container never started (user data)."""
+
+
+class DataVolumeNotMounted(PullCommandFailed):
+    """containerd's root is not on the EBS data volume the pipeline snapshots: the snapshot would be empty."""
+
+
+class EcrCredentialUnavailable(PullCommandFailed):
+    """The host's kubelet ECR credential provider gave no password (instance role, registry name)."""
+
+
+class ImagePullFailed(PullCommandFailed):
+    """ctr could not pull an image for a reason not named more precisely below."""
+
+
+class RegistryAuthFailed(ImagePullFailed):
+    """The registry refused the credential (401/403)."""
+
+
+class ImageNotFound(ImagePullFailed):
+    """The registry has no such manifest or blob (deleted tag, lost layer, wrong digest)."""
+
+
+class RegistryUnreachable(ImagePullFailed):
+    """The registry could not be reached (connection refused, DNS, no route: VPC endpoints or NAT)."""
+
+
 class ImageVerificationFailed(PipelineError):
     """The pull command succeeded but its verification lines do not show every image pulled and pinned."""
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import pull_script
+from . import errors, pull_script
 from .aws_errors import error_code, translate
 from .errors import ImageVerificationFailed, PullCommandFailed
 
@@ -18,8 +18,30 @@ FAILED = frozenset({"Failed", "TimedOut", "Cancelled", "DeliveryTimedOut", "Unde
 DELIVERY_TIMEOUT_SECONDS = 600
 
 
+# ctr's own messages (read from real containerd 2.1 in tests/real) -> the named error for a failed pull.
+_PULL_CAUSES: tuple[tuple[tuple[str, ...], type[PullCommandFailed]], ...] = (
+    (("401 Unauthorized", "403 Forbidden", "unauthorized", "denied"), errors.RegistryAuthFailed),
+    (("connection refused", "no such host", "network is unreachable", "i/o timeout", "no route to host"), errors.RegistryUnreachable),
+    ((": not found", " not found"), errors.ImageNotFound),
+)
+_NAMED: dict[str, type[PullCommandFailed]] = {cls.__name__: cls for cls in (
+    errors.AdminContainerNotReady, errors.DataVolumeNotMounted, errors.EcrCredentialUnavailable, errors.ImagePullFailed)}
+
+
+def failure_error(stdout: str) -> PullCommandFailed | None:
+    """The named error for the script's ``COLDSTART-ERROR`` line (a pull refined by ctr's message), or None."""
+    named = pull_script.named_failure(stdout)
+    if named is None:
+        return None
+    name, message = named
+    cls = _NAMED.get(name, PullCommandFailed)
+    if cls is errors.ImagePullFailed:
+        cls = next((c for needles, c in _PULL_CAUSES if any(n in message for n in needles)), cls)
+    return cls(f"{name}: {message}"[:1500])
+
+
 def start(ssm: Any, *, instance_id: str, plan: dict[str, Any], execution_arn: str, pull_timeout_seconds: int,
-          document_name: str) -> dict[str, Any]:
+          document_name: str, data_volume_id: str) -> dict[str, Any]:
     """Run the pipeline's pull document (fixed script) with the plan's images and platforms as its data parameters."""
     command = ssm.send_command(
         InstanceIds=[instance_id],
@@ -27,11 +49,11 @@ def start(ssm: Any, *, instance_id: str, plan: dict[str, Any], execution_arn: st
         Comment=f"vllm-coldstart image pull for {execution_arn.rsplit(':', 1)[-1]}"[:100],
         TimeoutSeconds=DELIVERY_TIMEOUT_SECONDS,
         Parameters={
-            **pull_script.command_parameters(plan["images"], plan["platforms"]),
+            **pull_script.command_parameters(plan["images"], plan["platforms"], data_volume_id),
             pull_script.EXECUTION_TIMEOUT: [str(pull_timeout_seconds)],
         },
     )["Command"]
-    return {"commandId": command["CommandId"], "instanceId": instance_id}
+    return {"commandId": command["CommandId"], "instanceId": instance_id, "dataVolumeId": data_volume_id}
 
 
 def _invocation(ssm: Any, command_id: str, instance_id: str) -> dict[str, Any] | None:
@@ -53,6 +75,9 @@ def check(ssm: Any, *, command_id: str, instance_id: str) -> dict[str, Any]:
         return {"done": True, "status": status}
     if status in RUNNING:
         return {"done": False, "status": status}
+    named = failure_error(invocation.get("StandardOutputContent") or "")
+    if named is not None:
+        raise named
     detail = invocation.get("StatusDetails", status)
     stderr = (invocation.get("StandardErrorContent") or "").strip()[-800:]
     raise PullCommandFailed(

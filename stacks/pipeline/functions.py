@@ -181,6 +181,7 @@ class PipelineFunctions(Construct):
 
         # Only the pipeline's own document (fixed script, data parameters checked by allowedPattern; see
         # stacks/pipeline/pull_document.py), never AWS-RunShellScript: this role cannot run arbitrary shell.
+        self._allow("start_pull", ["ec2:DescribeInstances"], ["*"])  # the data volume ID the script checks /local against
         self._allow("start_pull", ["ssm:SendCommand"], [a.document])
         self._allow("start_pull", ["ssm:SendCommand"], [a.instance],
                     {"StringEquals": {f"ssm:resourceTag/{names.TAG_MANAGED_BY}": names.MANAGED_BY_VALUE,

@@ -34,3 +34,8 @@ def require_binary(name: str, path: str | Path | None = None) -> str:
     if not found:
         pytest.fail(f"{name} not found: run `make real-deps` (tools/install-real-deps.sh)")
     return found
+
+
+# The pipeline's session fixtures (its synthesized template, a fresh moto world per test): the real
+# components' output is fed to the real state machine there.
+from tests.pipeline.conftest import defaults, pipeline_config, pipeline_template, world  # noqa: E402,F401

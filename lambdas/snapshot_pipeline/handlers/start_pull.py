@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from .. import clients, pull
+from .. import builder, clients, pull
 from ..defaults import PipelineDefaults
 from ..observability import logger, step
 
@@ -10,7 +10,9 @@ from ..observability import logger, step
 @step
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     defaults = PipelineDefaults.from_env()
-    result = pull.start(clients.client("ssm"), instance_id=event["instanceId"], plan=event["plan"],
+    # the volume the pipeline will snapshot: the script refuses to pull unless containerd's root is on it
+    data_volume_id = builder.data_volume_id(clients.client("ec2"), event["instanceId"])
+    result = pull.start(clients.client("ssm"), data_volume_id=data_volume_id, instance_id=event["instanceId"], plan=event["plan"],
                         execution_arn=event["execution"]["executionArn"], pull_timeout_seconds=defaults.pullTimeoutSeconds,
                         document_name=defaults.pull_document_name)
     logger.info("pull command sent", extra=result)
