@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
+
+from coldstart.probe_timing import failure_threshold_for
 
 PREFIX = "coldstart:"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -125,6 +126,28 @@ def cidr(key: str, value: Any) -> str:
     return str(net)
 
 
+ROLE_ARN = r"arn:aws(-[a-z]+)*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}"
+
+
+def role_arn(key: str, value: Any) -> str:
+    """An IAM role ARN (not an STS session ARN: access entries name the role)."""
+    if isinstance(value, str) and ":assumed-role/" in value:
+        raise _fail(key, value, "that is an STS session ARN; give the role's ARN, arn:aws:iam::<account>:role/<name> "
+                                "(aws iam get-role --role-name <name> --query Role.Arn)")
+    if not isinstance(value, str) or not re.fullmatch(ROLE_ARN, value):
+        raise _fail(key, value, "expected IAM role ARNs such as arn:aws:iam::123456789012:role/Admin")
+    return value
+
+
+def bottlerocket_version(key: str, value: Any) -> str:
+    if value == "latest":
+        raise _fail(key, value, "bottlerocket@latest drifts (replaces) every GPU node at each Bottlerocket release; "
+                                "pin a version such as 1.50.0 (the one your snapshot was built with)")
+    if not isinstance(value, str) or not re.fullmatch(r"v?\d+\.\d+\.\d+", value):
+        raise _fail(key, value, "expected a pinned Bottlerocket version such as 1.50.0")
+    return value.lstrip("v")
+
+
 def schedule(key: str, value: Any) -> str | None:
     if value in (None, "", "off", "none", False):
         return None
@@ -158,6 +181,9 @@ def probe_settings(key: str, value: Any) -> ProbeSettings:
     return ProbeSettings(**value)
 
 
+# auto = no --quantization flag: vLLM detects the method from the checkpoint (config.json) and upgrades
+# awq/gptq to their Marlin kernels where the GPU supports them (compute capability >= 8.0).
+QUANTIZATIONS = ("auto", "awq", "awq_marlin", "gptq", "gptq_marlin", "fp8")
 K8S_VERSION = r"1\.(2[89]|3[0-9])"
 INSTANCE_FAMILY = r"[a-z]+[0-9]+[a-z0-9-]*"  # g4dn, g5, g6e, p4d, g6-...
 DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
@@ -187,9 +213,12 @@ SCHEMA: dict[str, Field] = {
     "vpcCidr": Field(cidr, "VPC CIDR block; private subnets host nodes and the builder."),
     "maxAzs": Field(integer(2, 3), "Availability zones the VPC spans (2-3)."),
     "natGateways": Field(integer(1, 3), "NAT gateways: 1 is cheapest (~$32/month + data), one per AZ survives an AZ outage."),
-    "vpcInterfaceEndpoints": Field(boolean, "Interface endpoints for ECR, SSM, STS, EC2, SQS, logs: traffic stays off NAT (~$7/month per endpoint per AZ). The S3 gateway endpoint is always on (free)."),
+    "vpcInterfaceEndpoints": Field(boolean, "Interface endpoints for ECR, SSM, STS, EKS Auth (Pod Identity), EC2, SQS, logs: traffic stays off NAT (~$7/month per endpoint per AZ). The S3 gateway endpoint is always on (free)."),
     "clusterEndpointCidrs": Field(string_list(text(r"\d{1,3}(\.\d{1,3}){3}/\d{1,2}", "expected IPv4 CIDR blocks such as 203.0.113.0/24"), min_items=1),
                                   "CIDRs allowed to reach the public Kubernetes API endpoint (narrow it to CI and operator ranges)."),
+    "clusterAdminRoleArns": Field(string_list(role_arn),
+                                  "IAM roles that get an EKS access entry with AmazonEKSClusterAdminPolicy (kubectl, deploy-apps, "
+                                  "report). Empty = only CloudFormation can reach the cluster (synth warns loudly)."),
     "systemNodeInstanceType": Field(text(r"[a-z][a-z0-9-]*\.[a-z0-9]+", "expected an instance type such as m6i.large"),
                                     "Instance type of the small managed node group running Karpenter and CoreDNS."),
     "systemNodeCount": Field(integer(1, 10), "Nodes in the system node group (2 keeps Karpenter highly available)."),
@@ -214,7 +243,9 @@ SCHEMA: dict[str, Field] = {
                            "Hugging Face repo the operator CLI uploads from (setup-model-s3)."),
     "servedModelName": Field(text(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", "expected a model name without spaces or slashes"),
                              "Name clients use in the OpenAI API (--served-model-name)."),
-    "quantization": Field(choice("awq", "gptq", "fp8", "none"), "vLLM --quantization (none = omit the flag)."),
+    "quantization": Field(choice(*QUANTIZATIONS),
+                          "vLLM --quantization: auto omits the flag, so vLLM reads the method from the checkpoint's config.json "
+                          "and picks the fastest kernel the GPU has (awq_marlin on A10G/L4, awq on T4); a value forces that kernel."),
     "maxModelLen": Field(integer(256, 1_048_576), "vLLM --max-model-len: longer contexts need more KV-cache memory."),
     "gpuMemoryUtilization": Field(number(0.1, 0.99), "vLLM --gpu-memory-utilization: share of GPU memory vLLM may take."),
     "streamerConcurrency": Field(integer(1, 256), "Run:ai streamer threads reading from S3; more = faster until the NIC saturates."),
@@ -257,8 +288,8 @@ SCHEMA: dict[str, Field] = {
     "nodeDataVolumeThroughput": Field(integer(125, 1000), "Node data volume gp3 throughput MiB/s."),
     "volumeInitializationRate": Field(integer(100, 300, optional=True),
                                       "EBS volume initialization rate MiB/s for the restored data volume (null = lazy loading); billed per GiB initialized."),
-    "bottlerocketFallbackVersion": Field(text(r"latest|v?\d+\.\d+\.\d+", "expected latest or a version such as 1.50.0"),
-                                         "Bottlerocket version for nodes when no snapshot is published yet."),
+    "bottlerocketFallbackVersion": Field(bottlerocket_version,
+                                         "Bottlerocket version (pinned) for nodes when the snapshot's is unknown or none is published."),
     # --- startup probes and caches ---
     "startupBudgetSeconds": Field(integer(30, 3600), "Longest cold start tolerated before the startup probe restarts the pod."),
     "startupProbeInitialDelaySeconds": Field(integer(0, 3600), "Startup probe initial delay."),
@@ -283,6 +314,7 @@ class AppConfig:
     natGateways: int
     vpcInterfaceEndpoints: bool
     clusterEndpointCidrs: tuple[str, ...]
+    clusterAdminRoleArns: tuple[str, ...]
     systemNodeInstanceType: str
     systemNodeCount: int
     karpenterVersion: str
@@ -337,9 +369,10 @@ class AppConfig:
     # --- derived values (one place, so stacks, charts and handlers agree) ---
     @property
     def startup_failure_threshold(self) -> int:
-        """Startup probe failures allowed so that initialDelay + period x failures covers the budget."""
-        window = max(self.startupBudgetSeconds - self.startupProbeInitialDelaySeconds, self.startupProbePeriodSeconds)
-        return math.ceil(window / self.startupProbePeriodSeconds)
+        """Startup probe failures allowed so that the window kubelet guarantees covers the budget
+        (``coldstart.probe_timing``: initialDelay + period x (failures - 1) >= budget)."""
+        return failure_threshold_for(self.startupBudgetSeconds, self.startupProbeInitialDelaySeconds,
+                                     self.startupProbePeriodSeconds)
 
     def to_context(self) -> dict[str, Any]:
         """The config as cdk.json context (prefixed keys, JSON values)."""

@@ -22,6 +22,7 @@ OUTPUT_KARPENTER_NODE_ROLE = "KarpenterNodeRoleName"
 OUTPUT_VLLM_ROLE_ARN = "VllmModelReadRoleArn"
 OUTPUT_STATE_MACHINE_ARN = "SnapshotStateMachineArn"
 OUTPUT_CLUSTER_NAME = "ClusterName"
+OUTPUT_KUBECONFIG_COMMAND = "KubeconfigCommand"
 
 # Kubernetes
 GPU_NODEPOOL = "gpu"

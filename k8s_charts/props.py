@@ -13,6 +13,7 @@ from typing import Literal
 
 from coldstart import names
 from coldstart.config import AppConfig
+from coldstart.probe_timing import ProbeTiming
 from k8s_charts import inputs
 from k8s_charts.image import choose_image
 from k8s_charts.inputs import ChartInputError, config_field, fail
@@ -37,6 +38,11 @@ IMAGE_GC_LOW_PERCENT = 85
 COMPILE_CACHE_HOST_PATH = "/local/vllm-cache"
 VLLM_CACHE_ROOT = "/var/cache/vllm"  # in the container
 VLLM_UID = 1000  # non-root; HOME points at a writable emptyDir
+# The vllm/vllm-openai image has no passwd entry for VLLM_UID (tests/real/facts/vllm-openai-passwd.json):
+# getpass.getuser() (torch) then raises unless USER/LOGNAME name the user.
+VLLM_USER = "vllm"
+# Label a namespace with this to let its pods reach vLLM (the NetworkPolicy admits it and vLLM's own namespace).
+CLIENT_NAMESPACE_LABEL = "vllm-coldstart/vllm-client"
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,9 @@ class Probes:
 
     @property
     def startup_window_seconds(self) -> int:
-        return self.startup.initial_delay_seconds + self.startup.period_seconds * self.startup.failure_threshold
+        """The time kubelet surely gives the container before a startup-probe kill (coldstart.probe_timing)."""
+        return ProbeTiming(self.startup.initial_delay_seconds, self.startup.period_seconds,
+                           self.startup.failure_threshold, self.startup.timeout_seconds).guaranteed_s
 
 
 @dataclass(frozen=True)
@@ -118,7 +126,7 @@ class VllmProps:
     max_model_len: int
     gpu_memory_utilization: float
     streamer_concurrency: int
-    region: str | None
+    region: str
     probes: Probes
     compile_cache_on_node: bool
     cpu_request: str = "3"
@@ -138,7 +146,7 @@ class VllmProps:
             "--max-model-len", str(self.max_model_len),
             "--gpu-memory-utilization", format(self.gpu_memory_utilization, "g"),
         ]
-        if self.quantization != "none":
+        if self.quantization != "auto":  # auto: vLLM detects the method (and its fastest kernel) itself
             args += ["--quantization", self.quantization]
         return args
 
@@ -154,8 +162,8 @@ def ami_alias(cfg: AppConfig, published: PublishedSnapshot | None, notices: list
     """``bottlerocket@v1.x.y`` of the snapshot's build, else the configured fallback."""
     if published is not None and published.bottlerocket_version:
         return f"bottlerocket@v{published.bottlerocket_version}"
-    fallback = cfg.bottlerocketFallbackVersion
-    alias = "bottlerocket@latest" if fallback == "latest" else f"bottlerocket@v{fallback.lstrip('v')}"
+    # Always a pinned version: bottlerocket@latest would drift every node at each Bottlerocket release.
+    alias = f"bottlerocket@v{cfg.bottlerocketFallbackVersion.lstrip('v')}"
     if published is not None:
         notices.append(f"the Bottlerocket version snapshot {published.snapshot_id} was built with is unknown: nodes use "
                        f"{alias} (coldstart:bottlerocketFallbackVersion). Its containerd must be able to read the cached "
@@ -255,9 +263,15 @@ def resolve(
     image = choose_image(cfg, published, account, region)
     notices.extend(image.notes)
     if region is None:
-        # A pinned private-ECR image names its region; the streamer's S3 client needs one.
+        # A pinned private-ECR image names its region.
         ecr = ECR_IMAGE.match(image.reference)
         region = ecr.group("region") if ecr else None
+    if region is None:
+        # Without AWS_REGION the streamer's S3 client asks IMDS, which hop limit 1 blocks, then
+        # falls back to us-east-1: the model load fails (or crosses regions). Never guess one.
+        raise ChartInputError(
+            "region: not known; the vLLM pod needs AWS_REGION for the model bucket. Pass --region (standalone "
+            f"synth), set {config_field('region')}, or configure the AWS SDK's region (AWS_REGION)")
     vllm = VllmProps(
         namespace=cfg.vllmNamespace,
         service_account=cfg.vllmServiceAccount,

@@ -1,4 +1,4 @@
-"""The vLLM workload: Namespace, ServiceAccount, Deployment, Service, PodDisruptionBudget."""
+"""The vLLM workload: Namespace, ServiceAccount, Deployment, Service, PodDisruptionBudget, NetworkPolicy."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ from cdk8s_plus_30 import k8s
 from constructs import Construct
 
 from coldstart import names
-from k8s_charts.props import COMPILE_CACHE_HOST_PATH, VLLM_CACHE_ROOT, VLLM_UID, Probe, VllmProps
+from k8s_charts.props import (
+    CLIENT_NAMESPACE_LABEL,
+    COMPILE_CACHE_HOST_PATH,
+    VLLM_CACHE_ROOT,
+    VLLM_UID,
+    VLLM_USER,
+    Probe,
+    VllmProps,
+)
 
 PART_OF = {"app.kubernetes.io/part-of": "vllm-coldstart"}
 # `app: vllm` is the selector (names.VLLM_APP_LABEL: the CLI finds the pods with -l app=vllm).
@@ -15,7 +23,22 @@ SELECTOR = {"app": names.VLLM_APP_LABEL}
 POD_LABELS = {**SELECTOR, "app.kubernetes.io/name": names.VLLM_APP_LABEL}
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 PORT_NAME = "http"
-TMP_SIZE = "10Gi"  # HOME, Triton/FlashInfer JIT caches, downloaded tokenizer files
+TMP_SIZE = "10Gi"  # HOME, FlashInfer JIT caches, downloaded tokenizer files
+# torch.compile's own caches, beside vLLM's: on the node's data volume when compileCacheOnNode is on.
+INDUCTOR_CACHE_DIR = f"{VLLM_CACHE_ROOT}/torchinductor"
+TRITON_CACHE_DIR = f"{VLLM_CACHE_ROOT}/triton"
+
+
+def cache_permissions_command(path: str = VLLM_CACHE_ROOT, uid: int = VLLM_UID) -> str:
+    """Hand the kubelet-created hostPath directory (root:root 0755) to the vLLM user, idempotently.
+
+    Needs CAP_CHOWN only: chmod runs while root still owns the directory (an owner needs no
+    capability), and only then chown. On a restart the directory already belongs to ``uid``, so chmod
+    is skipped (it would need CAP_FOWNER); chown to the same owner still needs CAP_CHOWN, nothing more.
+    tests/real/test_pod_kernel.py runs this command from the synthesized manifest under the kernel.
+    """
+    return (f'd={path}; if [ "$(stat -c %u "$d")" != {uid} ]; then chmod 0750 "$d" || exit 1; fi; '
+            f'chown {uid}:{uid} "$d"')
 
 
 def _http_probe(probe: Probe) -> k8s.Probe:
@@ -55,13 +78,22 @@ class VllmChart(cdk8s.Chart):
         env = [
             k8s.EnvVar(name="RUNAI_STREAMER_CONCURRENCY", value=str(props.streamer_concurrency)),
             k8s.EnvVar(name="VLLM_CACHE_ROOT", value=VLLM_CACHE_ROOT),
+            k8s.EnvVar(name="TORCHINDUCTOR_CACHE_DIR", value=INDUCTOR_CACHE_DIR),
+            k8s.EnvVar(name="TRITON_CACHE_DIR", value=TRITON_CACHE_DIR),
             # The image's HOME (/root) is not writable by a non-root user; caches go to the tmp volume.
             k8s.EnvVar(name="HOME", value="/tmp"),
+            # The image's passwd has no entry for VLLM_UID: getpass.getuser() reads these first.
+            k8s.EnvVar(name="USER", value=VLLM_USER),
+            k8s.EnvVar(name="LOGNAME", value=VLLM_USER),
             k8s.EnvVar(name="VLLM_NO_USAGE_STATS", value="1"),
             k8s.EnvVar(name="DO_NOT_TRACK", value="1"),
+            # The region is explicit (the Python and C++ SDKs read either name), and IMDS is off: hop
+            # limit 1 blocks it from pods anyway, and an SDK that tries it only waits, then falls back
+            # to us-east-1. Credentials come from Pod Identity/IRSA, never IMDS.
+            k8s.EnvVar(name="AWS_REGION", value=props.region),
+            k8s.EnvVar(name="AWS_DEFAULT_REGION", value=props.region),
+            k8s.EnvVar(name="AWS_EC2_METADATA_DISABLED", value="true"),
         ]
-        if props.region:
-            env.append(k8s.EnvVar(name="AWS_REGION", value=props.region))
 
         mounts = [
             k8s.VolumeMount(name="dshm", mount_path="/dev/shm"),
@@ -79,17 +111,19 @@ class VllmChart(cdk8s.Chart):
             # the next pod with the same cache key on this node skips compilation.
             volumes.append(k8s.Volume(name="vllm-cache", host_path=k8s.HostPathVolumeSource(
                 path=COMPILE_CACHE_HOST_PATH, type="DirectoryOrCreate")))
-            # kubelet creates the directory root-owned; hand it to the vLLM user. This init container
-            # runs as root with only CAP_CHOWN and reuses the cached vLLM image (no extra pull).
+            # kubelet creates a DirectoryOrCreate hostPath root:root 0755 and applies no fsGroup to
+            # hostPath volumes (pkg/volume/hostpath/host_path.go), so the vLLM user cannot write it.
+            # This init container hands it over as root with only CAP_CHOWN (see
+            # cache_permissions_command) and reuses the cached vLLM image (no extra pull).
             init_containers = [k8s.Container(
                 name="cache-permissions", image=props.image, image_pull_policy="IfNotPresent",
-                command=["sh", "-c", f"chown {VLLM_UID}:{VLLM_UID} {VLLM_CACHE_ROOT} && chmod 0750 {VLLM_CACHE_ROOT}"],
+                command=["sh", "-c", cache_permissions_command()],
                 volume_mounts=[k8s.VolumeMount(name="vllm-cache", mount_path=VLLM_CACHE_ROOT)],
                 resources=k8s.ResourceRequirements(requests={"cpu": _quantity("50m"), "memory": _quantity("32Mi")},
                                                    limits={"memory": _quantity("32Mi")}),
                 security_context=k8s.SecurityContext(
-                    run_as_user=0, run_as_non_root=False, allow_privilege_escalation=False,
-                    capabilities=k8s.Capabilities(drop=["ALL"], add=["CHOWN"])),
+                    run_as_user=0, run_as_group=0, run_as_non_root=False, allow_privilege_escalation=False,
+                    read_only_root_filesystem=True, capabilities=k8s.Capabilities(drop=["ALL"], add=["CHOWN"])),
             )]
         else:
             volumes.append(k8s.Volume(name="vllm-cache", empty_dir=k8s.EmptyDirVolumeSource(size_limit=_quantity(TMP_SIZE))))
@@ -111,8 +145,10 @@ class VllmChart(cdk8s.Chart):
             startup_probe=_http_probe(props.probes.startup),
             readiness_probe=_http_probe(props.probes.readiness),
             liveness_probe=_http_probe(props.probes.liveness),
+            # Everything vLLM writes goes to mounted volumes: /tmp (HOME, JIT caches), /dev/shm and the cache root.
             security_context=k8s.SecurityContext(
-                allow_privilege_escalation=False, capabilities=k8s.Capabilities(drop=["ALL"])),
+                allow_privilege_escalation=False, read_only_root_filesystem=True,
+                capabilities=k8s.Capabilities(drop=["ALL"])),
         )
 
         k8s.KubeDeployment(self, "deployment", metadata=k8s.ObjectMeta(name=names.VLLM_APP_LABEL, **meta), spec=k8s.DeploymentSpec(
@@ -129,6 +165,12 @@ class VllmChart(cdk8s.Chart):
                     automount_service_account_token=False,  # vLLM never calls the Kubernetes API
                     node_selector={"karpenter.sh/nodepool": names.GPU_NODEPOOL},
                     tolerations=[k8s.Toleration(key=names.GPU_TAINT_KEY, operator="Exists", effect="NoSchedule")],
+                    # Never two vLLM pods on one node: a node is one failure (and one spot interruption),
+                    # and replicas sharing it would share its GPUs' and NIC's bandwidth at start.
+                    affinity=k8s.Affinity(pod_anti_affinity=k8s.PodAntiAffinity(
+                        required_during_scheduling_ignored_during_execution=[k8s.PodAffinityTerm(
+                            label_selector=k8s.LabelSelector(match_labels=SELECTOR),
+                            topology_key="kubernetes.io/hostname")])),
                     security_context=k8s.PodSecurityContext(
                         run_as_non_root=True, run_as_user=VLLM_UID, run_as_group=VLLM_UID, fs_group=VLLM_UID,
                         seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault")),
@@ -154,3 +196,18 @@ class VllmChart(cdk8s.Chart):
                                         max_unavailable=k8s.IntOrString.from_number(1),
                                         selector=k8s.LabelSelector(match_labels=SELECTOR),
                                         unhealthy_pod_eviction_policy="AlwaysAllow"))
+
+        # Only vLLM's own namespace and namespaces labelled vllm-coldstart/vllm-client=true reach the
+        # API port; kubelet's probes come from the node, which NetworkPolicy always admits (Kubernetes
+        # docs, "Network Policies"). Enforced by the VPC CNI's network policy agent (enabled by the
+        # cluster stack). Egress stays open: S3, Pod Identity and DNS.
+        k8s.KubeNetworkPolicy(self, "network-policy", metadata=k8s.ObjectMeta(name=names.VLLM_APP_LABEL, **meta),
+                              spec=k8s.NetworkPolicySpec(
+                                  pod_selector=k8s.LabelSelector(match_labels=SELECTOR),
+                                  policy_types=["Ingress"],
+                                  ingress=[k8s.NetworkPolicyIngressRule(
+                                      from_=[k8s.NetworkPolicyPeer(pod_selector=k8s.LabelSelector()),
+                                             k8s.NetworkPolicyPeer(namespace_selector=k8s.LabelSelector(
+                                                 match_labels={CLIENT_NAMESPACE_LABEL: "true"}))],
+                                      ports=[k8s.NetworkPolicyPort(port=k8s.IntOrString.from_string(PORT_NAME),
+                                                                   protocol="TCP")])]))

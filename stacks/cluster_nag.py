@@ -33,9 +33,9 @@ NODE_POLICY_REASON = (
 KARPENTER_WILDCARDS = [
     "arn:<AWS::Partition>:ec2:<AWS::Region>::image/*",
     "arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*",
-    *(f"arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:{t}/*" for t in (
-        "capacity-reservation", "fleet", "instance", "launch-template", "network-interface", "security-group",
-        "spot-instances-request", "subnet", "volume")),
+    *(f"arn:<AWS::Partition>:ec2:<AWS::Region>:*:{t}/*" for t in (
+        "capacity-reservation", "fleet", "instance", "launch-template", "network-interface", "placement-group",
+        "security-group", "spot-instances-request", "subnet", "volume")),
     "arn:<AWS::Partition>:iam::<AWS::AccountId>:instance-profile/*",
     "arn:<AWS::Partition>:ssm:<AWS::Region>::parameter/aws/service/*",
     "*",
@@ -43,7 +43,9 @@ KARPENTER_WILDCARDS = [
 KARPENTER_REASON = (
     "Karpenter launches and discovers instances, fleets, launch templates, volumes and instance profiles with IDs "
     "unknown at deploy time; mutations are conditioned on kubernetes.io/cluster/<name>=owned and karpenter.sh/nodepool "
-    "tags, Describe*/pricing calls support no resource scoping, and SSM reads are limited to public /aws/service/ parameters."
+    "tags, Describe*/pricing/ListInstanceProfiles calls support no resource scoping, the zonal-shift read is conditioned "
+    "on this cluster's ARN, and SSM reads are limited to public /aws/service/ parameters. The account wildcard in EC2 "
+    "ARNs is the reference's: shared subnets, security groups and capacity reservations can belong to another account."
 )
 
 
@@ -78,7 +80,7 @@ def acknowledge_cluster_findings(stack: Stack, eks_cluster: EksCluster, karpente
                 KUBECTL_PROVIDER_REASON)
 
     for resource in KARPENTER_WILDCARDS:
-        acknowledge(karpenter.controller_policy, f"AwsSolutions-IAM5[Resource::{resource}]", KARPENTER_REASON)
+        acknowledge(karpenter.controller_policies_scope, f"AwsSolutions-IAM5[Resource::{resource}]", KARPENTER_REASON)
     acknowledge(karpenter.queue, "AwsSolutions-SQS3",
                 "Karpenter's interruption queue carries short-lived EC2/Health notices (5-minute retention); a stale notice "
                 "retried from a DLQ would act on an instance that is already gone.")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from coldstart.probe_timing import ProbeTiming
 from coldstart.report.errors import ReportError
 from coldstart.report.inputs import ColdStartInputs
 from coldstart.report.kube import (
@@ -67,8 +68,13 @@ class ProbeWindow:
     failure_threshold: int
 
     @property
+    def timing(self) -> ProbeTiming:
+        return ProbeTiming(self.initial_delay_s, self.period_s, self.failure_threshold)
+
+    @property
     def window_s(self) -> int:
-        return self.initial_delay_s + self.period_s * self.failure_threshold
+        """What kubelet guarantees before a startup-probe kill (``coldstart.probe_timing``)."""
+        return self.timing.guaranteed_s
 
 
 @dataclass
@@ -395,7 +401,7 @@ def build_timeline(inputs: ColdStartInputs) -> Timeline:
                f"({restarts.startup_probe_failures} failed probes, {restart_count} restart(s))")
         if probe:
             msg += (f"; the probe allows {probe.window_s} s from container start "
-                    f"({probe.initial_delay_s} + {probe.period_s} x {probe.failure_threshold})")
+                    f"({probe.initial_delay_s} + {probe.period_s} x ({probe.failure_threshold} - 1))")
         if where and outcome != "ready":
             msg += f"; the last attempt was in {where.label}" + (f" after {where.at_least:.0f} s in it" if where.at_least else "")
         problems.append(msg + ": raise the startup budget or shorten the start (see docs/coldstart.md)")

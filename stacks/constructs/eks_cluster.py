@@ -71,5 +71,24 @@ class EksCluster(Construct):
             labels={"vllm-coldstart/pool": "system"},
         )
         # Pod Identity is how Karpenter's controller and the vLLM pods get their IAM roles.
-        eks.Addon(self, "PodIdentityAgent", cluster=self.cluster, addon_name="eks-pod-identity-agent")
+        self.pod_identity_agent = eks.Addon(self, "PodIdentityAgent", cluster=self.cluster, addon_name="eks-pod-identity-agent")
+        # The VPC CNI as a managed add-on with its network policy agent on, so the vLLM NetworkPolicy
+        # is enforced (the CNI EKS installs by itself leaves it off). OVERWRITE adopts that CNI.
+        vpc_cni = eks.Addon(self, "VpcCni", cluster=self.cluster, addon_name="vpc-cni",
+                            configuration_values={"enableNetworkPolicy": "true"})
+        vpc_cni.node.default_child.add_property_override("ResolveConflicts", "OVERWRITE")  # type: ignore[union-attr]
         self.node_role = node_role
+
+        # --- operator access: aws_eks_v2 uses authentication mode API, so only CloudFormation's roles
+        # can reach the cluster unless access entries name the operators' roles.
+        admin_policy = eks.AccessPolicy.from_access_policy_name(
+            "AmazonEKSClusterAdminPolicy", access_scope_type=eks.AccessScopeType.CLUSTER)
+        for index, role_arn in enumerate(config.clusterAdminRoleArns):
+            self.cluster.grant_access(f"OperatorAdmin{index}", role_arn, [admin_policy])
+        if not config.clusterAdminRoleArns:
+            Annotations.of(self).add_warning_v2(
+                "vllm-coldstart:no-cluster-admins",
+                "!!! coldstart:clusterAdminRoleArns is empty: NO operator can use this cluster. aws_eks_v2 clusters use "
+                "authentication mode API and only CloudFormation's own roles get access, so kubectl, deploy-apps, "
+                "report and teardown get Unauthorized. Set it to your operator role ARNs, e.g. "
+                "-c 'coldstart:clusterAdminRoleArns=[\"arn:aws:iam::123456789012:role/Admin\"]', and deploy again.")

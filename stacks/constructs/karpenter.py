@@ -1,8 +1,11 @@
 """Self-managed Karpenter v1: node role + access entry, controller role (Pod Identity) with the
-tag-scoped policy from Karpenter's own CloudFormation reference, the interruption queue and its
-EventBridge rules, a node security group, and the Helm release."""
+tag-scoped policies of Karpenter's own CloudFormation reference (split as it splits them), the
+interruption queue and its EventBridge rules, a node security group, and the Helm releases (CRDs
+first, then the controller after its identity and its nodes)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from aws_cdk import Aws, Duration, Tags
 from aws_cdk import aws_ec2 as ec2
@@ -12,13 +15,14 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
-from constructs import Construct
+from constructs import Construct, IDependable
 
 from coldstart import names
 from coldstart.config import AppConfig
 from stacks.constructs.pod_identity import PodIdentityRole
 
 KARPENTER_CHART = "oci://public.ecr.aws/karpenter/karpenter"
+KARPENTER_CRD_CHART = "oci://public.ecr.aws/karpenter/karpenter-crd"
 
 # EventBridge events Karpenter reacts to (spot interruption, rebalance, scheduled health events,
 # instance state changes), as in Karpenter's getting-started CloudFormation.
@@ -34,22 +38,43 @@ def _arn(service: str, resource: str, *, account: bool = True) -> str:
     return f"arn:{Aws.PARTITION}:{service}:{Aws.REGION}:{Aws.ACCOUNT_ID if account else ''}:{resource}"
 
 
-def controller_policy_statements(cluster_name: str, cluster_arn: str, node_role_arn: str, queue_arn: str) -> list[iam.PolicyStatement]:
-    """Karpenter v1 controller permissions. Mutations are scoped to resources tagged for this cluster."""
+def _any_account_arn(service: str, resource: str) -> str:
+    """An ARN in this region of any account, as the reference writes it (shared subnets, security
+    groups, capacity reservations and placement groups may belong to another account)."""
+    return f"arn:{Aws.PARTITION}:{service}:{Aws.REGION}:*:{resource}"
+
+
+# The reference's managed policies (Karpenter v1.14 getting-started cloudformation.yaml), by name.
+CONTROLLER_POLICIES = ("NodeLifecycle", "IAMIntegration", "EKSIntegration", "Interruption", "ResourceDiscovery", "ZonalShift")
+
+
+def controller_policy_statements(cluster_name: str, cluster_arn: str, node_role_arn: str,
+                                 queue_arn: str) -> dict[str, list[iam.PolicyStatement]]:
+    """Karpenter v1 controller permissions, split into the reference's managed policies.
+
+    Statement IDs, actions, resources and conditions follow Karpenter v1.14's getting-started
+    ``cloudformation.yaml``; tests/real/test_karpenter_reference.py checks every statement against
+    it and lists each deliberate difference with its reason. Mutations are scoped to resources
+    tagged for this cluster. One policy would come close to IAM's 6,144-character limit.
+    """
     owned = {f"aws:RequestTag/kubernetes.io/cluster/{cluster_name}": "owned", "aws:RequestTag/eks:eks-cluster-name": cluster_name}
     res_owned = {f"aws:ResourceTag/kubernetes.io/cluster/{cluster_name}": "owned"}
-    ec2_created = [_arn("ec2", f"{t}/*") for t in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")]
-    return [
+    region_tag = Aws.REGION
+    ec2_created = [_any_account_arn("ec2", f"{t}/*")
+                   for t in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")]
+    instance_profiles = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:instance-profile/*"
+    node_lifecycle = [
         iam.PolicyStatement(
             sid="AllowScopedEC2InstanceAccessActions",
             actions=["ec2:RunInstances", "ec2:CreateFleet"],
             resources=[_arn("ec2", "image/*", account=False), _arn("ec2", "snapshot/*", account=False),
-                       _arn("ec2", "security-group/*"), _arn("ec2", "subnet/*"), _arn("ec2", "capacity-reservation/*")],
+                       *(_any_account_arn("ec2", f"{t}/*")
+                         for t in ("security-group", "subnet", "capacity-reservation", "placement-group"))],
         ),
         iam.PolicyStatement(
             sid="AllowScopedEC2LaunchTemplateAccessActions",
             actions=["ec2:RunInstances", "ec2:CreateFleet"],
-            resources=[_arn("ec2", "launch-template/*")],
+            resources=[_any_account_arn("ec2", "launch-template/*")],
             conditions={"StringEquals": res_owned, "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}},
         ),
         iam.PolicyStatement(
@@ -70,7 +95,7 @@ def controller_policy_statements(cluster_name: str, cluster_arn: str, node_role_
         iam.PolicyStatement(
             sid="AllowScopedResourceTagging",
             actions=["ec2:CreateTags"],
-            resources=[_arn("ec2", "instance/*")],
+            resources=[_any_account_arn("ec2", "instance/*")],
             conditions={
                 "StringEquals": res_owned,
                 "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
@@ -81,15 +106,54 @@ def controller_policy_statements(cluster_name: str, cluster_arn: str, node_role_
         iam.PolicyStatement(
             sid="AllowScopedDeletion",
             actions=["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
-            resources=[_arn("ec2", "instance/*"), _arn("ec2", "launch-template/*")],
+            resources=[_any_account_arn("ec2", "instance/*"), _any_account_arn("ec2", "launch-template/*")],
             conditions={"StringEquals": res_owned, "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}},
         ),
+    ]
+    iam_integration = [
+        iam.PolicyStatement(
+            sid="AllowPassingInstanceRole",
+            actions=["iam:PassRole"],
+            resources=[node_role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com", "ec2.amazonaws.com.cn"]}},
+        ),
+        iam.PolicyStatement(
+            sid="AllowScopedInstanceProfileCreationActions",
+            actions=["iam:CreateInstanceProfile"],
+            resources=[instance_profiles],
+            conditions={
+                "StringEquals": {**owned, "aws:RequestTag/topology.kubernetes.io/region": region_tag},
+                "StringLike": {"aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+            },
+        ),
+        iam.PolicyStatement(
+            sid="AllowScopedInstanceProfileTagActions",
+            actions=["iam:TagInstanceProfile"],
+            resources=[instance_profiles],
+            conditions={
+                "StringEquals": {**res_owned, "aws:ResourceTag/topology.kubernetes.io/region": region_tag,
+                                 **owned, "aws:RequestTag/topology.kubernetes.io/region": region_tag},
+                "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*",
+                               "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+            },
+        ),
+        iam.PolicyStatement(
+            sid="AllowScopedInstanceProfileActions",
+            actions=["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
+            resources=[instance_profiles],
+            conditions={
+                "StringEquals": {**res_owned, "aws:ResourceTag/topology.kubernetes.io/region": region_tag},
+                "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+            },
+        ),
+    ]
+    resource_discovery = [
         iam.PolicyStatement(
             sid="AllowRegionalReadActions",
-            actions=["ec2:DescribeAvailabilityZones", "ec2:DescribeImages", "ec2:DescribeInstances",
-                     "ec2:DescribeInstanceTypeOfferings", "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplates",
-                     "ec2:DescribeSecurityGroups", "ec2:DescribeSpotPriceHistory", "ec2:DescribeSubnets",
-                     "ec2:DescribeCapacityReservations"],
+            actions=["ec2:DescribeCapacityReservations", "ec2:DescribeImages", "ec2:DescribeInstances",
+                     "ec2:DescribeInstanceStatus", "ec2:DescribeInstanceTypeOfferings", "ec2:DescribeInstanceTypes",
+                     "ec2:DescribeLaunchTemplates", "ec2:DescribePlacementGroups", "ec2:DescribeSecurityGroups",
+                     "ec2:DescribeSpotPriceHistory", "ec2:DescribeSubnets"],
             resources=["*"],  # Describe* calls do not support resource-level permissions
             conditions={"StringEquals": {"aws:RequestedRegion": Aws.REGION}},
         ),
@@ -99,46 +163,41 @@ def controller_policy_statements(cluster_name: str, cluster_arn: str, node_role_
             resources=[f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}::parameter/aws/service/*"],
         ),
         iam.PolicyStatement(sid="AllowPricingReadActions", actions=["pricing:GetProducts"], resources=["*"]),
-        iam.PolicyStatement(
-            sid="AllowInterruptionQueueActions",
-            actions=["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
-            resources=[queue_arn],
-        ),
-        iam.PolicyStatement(
-            sid="AllowPassingInstanceRole",
-            actions=["iam:PassRole"],
-            resources=[node_role_arn],
-            conditions={"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com"]}},
-        ),
-        iam.PolicyStatement(
-            sid="AllowScopedInstanceProfileCreationActions",
-            actions=["iam:CreateInstanceProfile", "iam:TagInstanceProfile"],
-            resources=[f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:instance-profile/*"],
-            conditions={
-                "StringEquals": {**owned, "aws:RequestTag/topology.kubernetes.io/region": Aws.REGION},
-                "StringLike": {"aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"},
-            },
-        ),
-        iam.PolicyStatement(
-            sid="AllowScopedInstanceProfileActions",
-            actions=["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
-            resources=[f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:instance-profile/*"],
-            conditions={
-                "StringEquals": {**res_owned, "aws:ResourceTag/topology.kubernetes.io/region": Aws.REGION},
-                "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"},
-            },
-        ),
-        iam.PolicyStatement(
-            sid="AllowInstanceProfileReadActions",
-            actions=["iam:GetInstanceProfile", "iam:ListInstanceProfiles"],
-            resources=[f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:instance-profile/*"],
-        ),
-        iam.PolicyStatement(sid="AllowAPIServerEndpointDiscovery", actions=["eks:DescribeCluster"], resources=[cluster_arn]),
+        # ListInstanceProfiles supports no resource-level permission.
+        iam.PolicyStatement(sid="AllowUnscopedInstanceProfileListAction", actions=["iam:ListInstanceProfiles"], resources=["*"]),
+        iam.PolicyStatement(sid="AllowInstanceProfileReadActions", actions=["iam:GetInstanceProfile"],
+                            resources=[instance_profiles]),
     ]
+    return {
+        "NodeLifecycle": node_lifecycle,
+        "IAMIntegration": iam_integration,
+        "EKSIntegration": [
+            iam.PolicyStatement(sid="AllowAPIServerEndpointDiscovery", actions=["eks:DescribeCluster"], resources=[cluster_arn]),
+        ],
+        "Interruption": [
+            iam.PolicyStatement(
+                sid="AllowInterruptionQueueActions",
+                actions=["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
+                resources=[queue_arn],
+            ),
+        ],
+        "ResourceDiscovery": resource_discovery,
+        "ZonalShift": [
+            iam.PolicyStatement(
+                sid="AllowZonalShiftStatusReadOnly",
+                actions=["arc-zonal-shift:GetManagedResource"],
+                resources=["*"],  # the condition names the one resource: this cluster
+                conditions={"StringEquals": {"arc-zonal-shift:ResourceIdentifier": cluster_arn}},
+            ),
+        ],
+    }
 
 
 class Karpenter(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, cluster: eks.Cluster) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, cluster: eks.Cluster,
+                 depends_on: Sequence[IDependable] = ()) -> None:
+        """``depends_on``: what the controller needs before its pods start (the Pod Identity agent
+        add-on, the system node group)."""
         super().__init__(scope, construct_id)
         name = config.clusterName
 
@@ -179,10 +238,29 @@ class Karpenter(Construct):
             namespace=config.karpenterNamespace, service_account=names.KARPENTER_SERVICE_ACCOUNT,
             description=f"Karpenter controller of {name} (EKS Pod Identity)")
         self.controller_role = controller.role
-        self.controller_policy = iam.ManagedPolicy(
-            self, "ControllerPolicy",
-            statements=controller_policy_statements(name, cluster.cluster_arn, self.node_role.role_arn, self.queue.queue_arn))
-        self.controller_role.add_managed_policy(self.controller_policy)
+        self.controller_association = controller.association
+        # One managed policy per reference policy; the construct scopes their cdk-nag acknowledgements.
+        self.controller_policies_scope = Construct(self, "ControllerPolicies")
+        self.controller_policies: dict[str, iam.ManagedPolicy] = {}
+        for policy_name, statements in controller_policy_statements(
+                name, cluster.cluster_arn, self.node_role.role_arn, self.queue.queue_arn).items():
+            policy = iam.ManagedPolicy(self.controller_policies_scope, policy_name, statements=statements,
+                                       description=f"Karpenter controller of {name}: {policy_name} (reference policy)")
+            self.controller_role.add_managed_policy(policy)
+            self.controller_policies[policy_name] = policy
+
+        # CRDs from their own chart, first: Helm installs a chart's crds/ folder once and never upgrades
+        # it, so with CRDs in the main chart a version bump would silently keep the old schemas.
+        self.crd_chart = cluster.add_helm_chart(
+            "CrdChart",
+            chart=KARPENTER_CRD_CHART,
+            version=config.karpenterVersion,
+            namespace=config.karpenterNamespace,
+            release="karpenter-crd",
+            create_namespace=False,
+            wait=True,
+            timeout=Duration.minutes(5),
+        )
         self.chart = cluster.add_helm_chart(
             "Chart",
             chart=KARPENTER_CHART,
@@ -190,6 +268,7 @@ class Karpenter(Construct):
             namespace=config.karpenterNamespace,
             release="karpenter",
             create_namespace=False,
+            skip_crds=True,  # owned by the karpenter-crd release above
             wait=True,
             timeout=Duration.minutes(10),
             values={
@@ -202,3 +281,7 @@ class Karpenter(Construct):
                 "replicas": 2 if config.systemNodeCount > 1 else 1,
             },
         )
+        # A controller pod admitted before its Pod Identity association (or before the agent that
+        # serves it) runs without its role; without system nodes it cannot be scheduled at all.
+        self.chart.node.add_dependency(self.crd_chart, controller.association, *self.controller_policies.values(),
+                                       *depends_on)

@@ -17,6 +17,7 @@ class ModelReaderRole(Construct):
             self, "Identity", cluster_name=cluster_name, cluster_arn=cluster_arn, namespace=namespace,
             service_account=service_account, description=f"vLLM pods: read s3://<models>/{prefix}/ only")
         self.role = identity.role
+        self.association = identity.association
         # The Run:ai streamer lists the prefix (non-recursive) and issues ranged GetObject calls.
         self.objects_arn = bucket.arn_for_objects(f"{prefix}/*")
         self.role.add_to_principal_policy(iam.PolicyStatement(

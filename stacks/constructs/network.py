@@ -10,8 +10,8 @@ from constructs import Construct
 from coldstart import names
 
 # Interface endpoints that let private instances reach the APIs they need without NAT:
-# ECR (image pulls), SSM (the builder's agent), STS (Pod Identity/IRSA), EC2 and SQS (Karpenter),
-# CloudWatch Logs. Each costs ~$7/month per AZ, so they are opt-in (config vpcInterfaceEndpoints).
+# ECR (image pulls), SSM (the builder's agent), STS (IRSA), EKS Auth (Pod Identity: the agent calls
+# eks-auth:AssumeRoleForPodIdentity), EC2 and SQS (Karpenter), CloudWatch Logs. Each costs ~$7/month per AZ, so they are opt-in (config vpcInterfaceEndpoints).
 INTERFACE_ENDPOINTS = {
     "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
     "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
@@ -19,6 +19,7 @@ INTERFACE_ENDPOINTS = {
     "SsmMessages": ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES,
     "Ec2Messages": ec2.InterfaceVpcEndpointAwsService.EC2_MESSAGES,
     "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
+    "EksAuth": ec2.InterfaceVpcEndpointAwsService.EKS_AUTH,
     "Ec2": ec2.InterfaceVpcEndpointAwsService.EC2,
     "Sqs": ec2.InterfaceVpcEndpointAwsService.SQS,
     "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,

@@ -11,6 +11,7 @@ from chart_helpers import ACCOUNT, BUCKET, REGION, SNAPSHOT_ID, data_volume, fin
 
 from coldstart import names
 from coldstart.config import load_default_config
+from k8s_charts.inputs import ChartInputError
 
 CFG = load_default_config()
 INT32_MAX = 2**31 - 1
@@ -35,22 +36,23 @@ def test_vllm_args_match_the_seed_configuration(published_manifests) -> None:
     assert _arg(args, "--load-format") == "runai_streamer"
     assert _arg(args, "--max-model-len") == "4096"
     assert _arg(args, "--gpu-memory-utilization") == "0.95"
-    assert _arg(args, "--quantization") == "awq"
+    # auto (the default): no flag, vLLM reads awq from config.json and picks awq_marlin where it runs
+    assert "--quantization" not in args
     assert json.loads(_arg(args, "--model-loader-extra-config")) == {"concurrency": CFG.streamerConcurrency}
     assert {"name": "RUNAI_STREAMER_CONCURRENCY", "value": str(CFG.streamerConcurrency)} in container["env"]
     assert int(_arg(args, "--port")) == names.VLLM_PORT
 
 
-def test_quantization_none_omits_the_flag() -> None:
-    manifests, _ = synth(replace(CFG, quantization="none"), None)
-    assert "--quantization" not in vllm_container(manifests)["args"]
+def test_quantization_can_still_be_forced() -> None:
+    manifests, _ = synth(replace(CFG, quantization="awq"), None)
+    assert _arg(vllm_container(manifests)["args"], "--quantization") == "awq"
 
 
 def test_probes_match_the_seed_and_the_startup_window_covers_the_budget(published_manifests) -> None:
     container = vllm_container(published_manifests[0])
     startup, readiness, liveness = container["startupProbe"], container["readinessProbe"], container["livenessProbe"]
     assert startup == {"httpGet": {"path": "/v1/models", "port": "http"}, "initialDelaySeconds": 120, "periodSeconds": 10,
-                       "timeoutSeconds": 5, "failureThreshold": 15}
+                       "timeoutSeconds": 5, "failureThreshold": 16}
     assert readiness == {"httpGet": {"path": "/v1/models", "port": "http"}, "periodSeconds": 5, "timeoutSeconds": 2,
                          "failureThreshold": 3}
     assert liveness == {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 30, "timeoutSeconds": 10,
@@ -79,9 +81,11 @@ def test_derived_startup_failure_threshold_covers_the_budget_within_kubernetes_l
     startup = vllm_container(manifests)["startupProbe"]
     threshold = startup["failureThreshold"]
     assert threshold == cfg.startup_failure_threshold
-    window = startup.get("initialDelaySeconds", 0) + startup["periodSeconds"] * threshold
+    # kubelet's first probe comes in [delay, delay + period): the F-th failing probe starts no earlier
+    # than delay + (F - 1) x period (coldstart.probe_timing), so that is the window a start surely gets.
+    window = startup.get("initialDelaySeconds", 0) + startup["periodSeconds"] * (threshold - 1)
     assert window >= budget  # a cold start within the budget is never killed
-    assert window - budget < period  # ...and the window is not longer than one extra probe
+    assert window - budget < period or threshold == 1  # ...and the window is not longer than one extra probe
     assert 1 <= threshold <= INT32_MAX and 1 <= startup["periodSeconds"] <= INT32_MAX
     assert startup["timeoutSeconds"] <= startup["periodSeconds"]
 
@@ -108,7 +112,8 @@ def test_without_a_snapshot_the_data_volume_is_empty_and_the_notice_is_loud() ->
     assert "snapshotID" not in ebs and "volumeInitializationRate" not in ebs
     assert ebs["volumeSize"] == f"{CFG.nodeDataVolumeSizeGiB}Gi"
     assert any(n.startswith("WARNING: no image-cache snapshot is published") for n in built.notices)
-    assert find(manifests, "EC2NodeClass")["spec"]["amiSelectorTerms"] == [{"alias": "bottlerocket@latest"}]
+    # never bottlerocket@latest (it drifts every node at each release): the pinned fallback
+    assert find(manifests, "EC2NodeClass")["spec"]["amiSelectorTerms"] == [{"alias": f"bottlerocket@v{CFG.bottlerocketFallbackVersion}"}]
 
 
 def test_volume_initialization_rate_comes_from_config_with_the_snapshot() -> None:
@@ -177,7 +182,7 @@ def test_image_is_pinned_by_digest_from_the_metadata(published_manifests) -> Non
 def test_image_falls_back_to_private_ecr_then_docker_hub() -> None:
     manifests, _ = synth(CFG, None)
     assert vllm_container(manifests)["image"] == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/vllm/vllm-openai:v0.11.0"
-    manifests, built = synth(CFG, None, account=None, region=None)
+    manifests, built = synth(CFG, None, account=None)
     assert vllm_container(manifests)["image"] == "docker.io/vllm/vllm-openai:v0.11.0"
     assert any(n.startswith("WARNING: account/region unknown") for n in built.notices)
 
@@ -190,7 +195,51 @@ def test_a_snapshot_of_another_tag_is_not_deployed_by_digest() -> None:
 
 def test_region_is_taken_from_a_pinned_ecr_image_when_unknown() -> None:
     manifests, _ = synth(CFG, published_fixture(), account=None, region=None)
-    assert {"name": "AWS_REGION", "value": "us-west-2"} in vllm_container(manifests)["env"]
+    env = vllm_container(manifests)["env"]
+    assert {"name": "AWS_REGION", "value": "us-west-2"} in env
+    assert {"name": "AWS_DEFAULT_REGION", "value": "us-west-2"} in env
+
+
+def test_without_any_region_the_manifests_are_refused() -> None:
+    with pytest.raises(ChartInputError, match=r"^region: not known.*--region.*coldstart:region"):
+        synth(CFG, None, account=None, region=None)
+
+
+def test_the_pod_never_asks_imds_and_knows_its_user(published_manifests) -> None:
+    env = {e["name"]: e["value"] for e in vllm_container(published_manifests[0])["env"]}
+    assert env["AWS_EC2_METADATA_DISABLED"] == "true"
+    assert env["USER"] == env["LOGNAME"] == "vllm"  # the image has no passwd entry for UID 1000
+    root = env["VLLM_CACHE_ROOT"]
+    assert env["TORCHINDUCTOR_CACHE_DIR"].startswith(root + "/") and env["TRITON_CACHE_DIR"].startswith(root + "/")
+
+
+def test_root_filesystem_is_read_only_and_every_written_path_is_a_volume(published_manifests) -> None:
+    pod = find(published_manifests[0], "Deployment")["spec"]["template"]["spec"]
+    for container in pod["containers"] + pod["initContainers"]:
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True, container["name"]
+    container = vllm_container(published_manifests[0])
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    for var in ("HOME", "VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"):
+        assert any(env[var] == m or env[var].startswith(m + "/") for m in mounts), var
+
+
+def test_replicas_never_share_a_node(published_manifests) -> None:
+    pod = find(published_manifests[0], "Deployment")["spec"]["template"]["spec"]
+    [term] = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"].items() <= find(published_manifests[0], "Deployment")["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_network_policy_admits_only_the_api_port_from_vllm_and_client_namespaces(published_manifests) -> None:
+    policy = find(published_manifests[0], "NetworkPolicy")
+    labels = find(published_manifests[0], "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert policy["metadata"]["namespace"] == CFG.vllmNamespace
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    [rule] = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert rule["from"] == [{"podSelector": {}}, {"namespaceSelector": {"matchLabels": {"vllm-coldstart/vllm-client": "true"}}}]
 
 
 def test_pod_identity_is_the_default_and_irsa_annotates_the_service_account(published_manifests) -> None:
@@ -213,6 +262,7 @@ def test_compile_cache_on_the_node_mounts_the_data_volume_at_vllm_cache_root(pub
     # the directory is handed to the non-root vLLM user by a root init container with only CAP_CHOWN
     init = pod["initContainers"][0]
     assert init["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
+    # its command is run under the kernel with exactly these capabilities in tests/real/test_pod_kernel.py
     assert init["image"] == container["image"]  # no extra image to pull
 
     manifests, _ = synth(replace(CFG, compileCacheOnNode=False), None)

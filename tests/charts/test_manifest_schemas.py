@@ -20,10 +20,10 @@ SCENARIOS = {
     "unpublished": lambda: synth(CFG, None),
     "init-rate-irsa": lambda: synth(replace(CFG, volumeInitializationRate=300), published_fixture(),
                                     identity="irsa", vllm_role_arn="arn:aws:iam::123456789012:role/vllm-model-read"),
-    "no-compile-cache-no-quantization": lambda: synth(replace(CFG, compileCacheOnNode=False, quantization="none",
+    "no-compile-cache-no-quantization": lambda: synth(replace(CFG, compileCacheOnNode=False, quantization="awq",
                                                               gpuCapacityTypes=("on-demand",), driftBudgetNodes=0), None),
     "override-without-metadata": lambda: synth(CFG, published_fixture(bottlerocket_version=None, images=(), platforms=(),
-                                                                       metadata_source=None), account=None, region=None),
+                                                                       metadata_source=None), account=None),
 }
 
 
@@ -66,7 +66,8 @@ def test_every_crd_cel_rule_on_our_fields_holds(scenario) -> None:
 def test_built_in_kinds_validate_against_the_clusters_kubernetes_version(scenario) -> None:
     name, objects = scenario
     built_in = [o for o in objects if not is_custom(o)]
-    assert {o["kind"] for o in built_in} == {"Namespace", "ServiceAccount", "Deployment", "Service", "PodDisruptionBudget"}
+    assert {o["kind"] for o in built_in} == {"Namespace", "ServiceAccount", "Deployment", "Service", "PodDisruptionBudget",
+                                               "NetworkPolicy"}
     for obj in built_in:
         # strict: unknown fields are errors too. Raises ValidationError on failure.
         assert kubernetes_validate.validate(obj, _kubernetes_version(), strict=True) == CFG.kubernetesVersion

@@ -41,6 +41,12 @@ def test_schema_and_cdk_json_declare_the_same_keys() -> None:
         ("gpuCapacityTypes", ["reserved"], "spot, on-demand"),
         ("gpuMemoryUtilization", 1.5, "from 0.1 to 0.99"),
         ("quantization", "int3", "awq"),
+        ("quantization", "none", "auto, awq"),
+        ("bottlerocketFallbackVersion", "latest", "pin a version such as"),
+        ("bottlerocketFallbackVersion", "1.50", "pinned Bottlerocket version"),
+        ("clusterAdminRoleArns", ["arn:aws:sts::123456789012:assumed-role/Admin/me"], "STS session ARN; give the role's ARN"),
+        ("clusterAdminRoleArns", ["Admin"], "IAM role ARNs"),
+        ("clusterAdminRoleArns", ["arn:aws:iam::123456789012:role/A", "arn:aws:iam::123456789012:role/A"], "unique"),
         ("modelPrefix", "/models/x", "leading or trailing"),
         ("modelPrefix", "models/x/", "leading or trailing"),
         ("vllmImageTag", "v0.11.0 beta", "image tag"),
@@ -112,7 +118,9 @@ def test_fsr_and_initialization_rate_together_are_rejected() -> None:
 
 def test_startup_failure_threshold_is_derived_from_the_budget() -> None:
     seed = load_default_config()
-    # The seed's probe: 120 s initial delay + 15 x 10 s = 270 s.
-    assert seed.startup_failure_threshold == 15
+    # kubelet's first probe may come up to one period after the initial delay, so the window it
+    # guarantees is 120 + 10 x (16 - 1) = 270 s (coldstart.probe_timing).
+    assert seed.startup_failure_threshold == 16
     slower = load_default_config(startupBudgetSeconds=600)
-    assert slower.startupProbeInitialDelaySeconds + slower.startup_failure_threshold * slower.startupProbePeriodSeconds >= 600
+    assert (slower.startupProbeInitialDelaySeconds
+            + (slower.startup_failure_threshold - 1) * slower.startupProbePeriodSeconds) >= 600

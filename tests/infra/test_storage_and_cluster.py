@@ -140,22 +140,31 @@ def test_vllm_role_reads_only_the_model_prefix(cluster: Template) -> None:
 
 
 def test_karpenter_controller_mutations_are_tag_scoped(cluster: Template) -> None:
-    [policy] = [p for p in _resources(cluster, "AWS::IAM::ManagedPolicy").values()
-                if any(s.get("Sid") == "AllowScopedDeletion" for s in p["Properties"]["PolicyDocument"]["Statement"])]
-    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    policies = [p for p in _resources(cluster, "AWS::IAM::ManagedPolicy").values()
+                if "Karpenter controller" in p["Properties"].get("Description", "")]
+    assert len(policies) == 6  # the reference's six managed policies
+    statements = {s["Sid"]: s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]}
     owned = f"kubernetes.io/cluster/{CFG.clusterName}"
-    for sid in ("AllowScopedEC2InstanceActionsWithTags", "AllowScopedResourceCreationTagging"):
+    for sid in ("AllowScopedEC2InstanceActionsWithTags", "AllowScopedResourceCreationTagging",
+                "AllowScopedInstanceProfileCreationActions", "AllowScopedInstanceProfileTagActions"):
         assert statements[sid]["Condition"]["StringEquals"][f"aws:RequestTag/{owned}"] == "owned"
         assert statements[sid]["Condition"]["StringEquals"]["aws:RequestTag/eks:eks-cluster-name"] == CFG.clusterName
     for sid in ("AllowScopedDeletion", "AllowScopedEC2LaunchTemplateAccessActions", "AllowScopedResourceTagging"):
         assert statements[sid]["Condition"]["StringEquals"][f"aws:ResourceTag/{owned}"] == "owned"
         assert statements[sid]["Condition"]["StringLike"]["aws:ResourceTag/karpenter.sh/nodepool"] == "*"
-    assert statements["AllowPassingInstanceRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com"]}}
+    # TagInstanceProfile only on this cluster's profiles (resource tags), and only with its tags (request tags).
+    assert statements["AllowScopedInstanceProfileTagActions"]["Condition"]["StringEquals"][f"aws:ResourceTag/{owned}"] == "owned"
+    assert statements["AllowScopedInstanceProfileTagActions"]["Action"] == "iam:TagInstanceProfile"
+    assert statements["AllowPassingInstanceRole"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com", "ec2.amazonaws.com.cn"]}}
+    assert "ec2:DescribeInstanceStatus" in statements["AllowRegionalReadActions"]["Action"]
     # Nothing mutating is granted on "*".
     for s in statements.values():
         if s["Resource"] == "*":
             actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
-            assert all(a.split(":")[1].startswith(("Describe", "Get")) for a in actions), s["Sid"]
+            assert all(a.split(":")[1].startswith(("Describe", "Get", "List")) for a in actions), s["Sid"]
+    for policy in policies:  # each under IAM's 6,144-character limit even with the intrinsics' overhead
+        assert len(json.dumps(policy["Properties"]["PolicyDocument"], separators=(",", ":"))) < 6144
 
 
 def test_karpenter_is_installed_from_its_chart_with_interruption_queue(cluster: Template) -> None:
@@ -215,3 +224,67 @@ def test_kubectl_provider_reaches_the_api_privately(cluster: Template) -> None:
         assert subnets and subnets <= _private_subnet_ids(cluster)
     [eks] = _resources(cluster, "AWS::EKS::Cluster").values()
     assert eks["Properties"]["ResourcesVpcConfig"]["EndpointPrivateAccess"] is True
+
+
+def _logical_ids(template: Template, type_: str, predicate) -> list[str]:
+    return [k for k, v in _resources(template, type_).items() if predicate(v)]
+
+
+def test_karpenter_crds_come_first_and_the_controller_waits_for_its_identity_and_nodes(cluster: Template) -> None:
+    charts = _resources(cluster, "Custom::AWSCDK-EKS-HelmChart")
+    [crd_id] = [k for k, c in charts.items() if c["Properties"]["Chart"].endswith("/karpenter-crd")]
+    [main_id] = [k for k, c in charts.items() if c["Properties"]["Chart"].endswith("/karpenter")]
+    assert charts[main_id]["Properties"]["SkipCrds"] is True
+    assert charts[crd_id]["Properties"]["Version"] == CFG.karpenterVersion
+    depends = set(charts[main_id].get("DependsOn", []))
+    [assoc] = _logical_ids(cluster, "AWS::EKS::PodIdentityAssociation",
+                           lambda a: a["Properties"]["ServiceAccount"] == names.KARPENTER_SERVICE_ACCOUNT)
+    [agent] = _logical_ids(cluster, "AWS::EKS::Addon", lambda a: a["Properties"]["AddonName"] == "eks-pod-identity-agent")
+    [nodegroup] = _resources(cluster, "AWS::EKS::Nodegroup").keys()
+    assert {crd_id, assoc, agent, nodegroup} <= depends
+
+
+def test_operator_access_without_roles_warns_and_outputs_no_command(synthesized_app) -> None:
+    template = synthesized_app.template(names.CLUSTER_STACK)
+    assert "none:" in template["Outputs"][names.OUTPUT_KUBECONFIG_COMMAND]["Value"]
+    assert not [k for k in template["Resources"] if "OperatorAdmin" in k]
+
+
+def test_cluster_admin_roles_get_access_entries_and_a_kubeconfig_output() -> None:
+    from aws_cdk import App
+
+    from stacks.cluster_stack import ClusterStack
+
+    role = "arn:aws:iam::123456789012:role/Operators"
+    app = App()
+    stack = ClusterStack(app, "Admins", config=load_default_config(clusterAdminRoleArns=[role], region="us-west-2",
+                                                                   account="123456789012"),
+                         env={"account": "123456789012", "region": "us-west-2"})
+    template = Template.from_stack(stack)
+    [entry] = [e["Properties"] for e in template.find_resources("AWS::EKS::AccessEntry").values()
+               if e["Properties"]["PrincipalArn"] == role]
+    [policy] = entry["AccessPolicies"]
+    assert policy["AccessScope"] == {"Type": "cluster"}
+    assert json.dumps(policy["PolicyArn"]).endswith(':eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"]]}')
+    output = template.to_json()["Outputs"][names.OUTPUT_KUBECONFIG_COMMAND]["Value"]
+    rendered = json.dumps(output)
+    assert "aws eks update-kubeconfig --name " in rendered and f"--role-arn {role}" in rendered
+    assert "--region us-west-2" in rendered
+
+
+def test_eks_auth_endpoint_comes_with_the_interface_endpoints() -> None:
+    from aws_cdk import App
+
+    from stacks.cluster_stack import ClusterStack
+
+    app = App()
+    stack = ClusterStack(app, "Endpoints", config=load_default_config(vpcInterfaceEndpoints=True))
+    services = [json.dumps(e["Properties"]["ServiceName"])
+                for e in Template.from_stack(stack).find_resources("AWS::EC2::VPCEndpoint").values()]
+    assert any(".eks-auth" in s for s in services), services
+
+
+def test_vpc_cni_add_on_enforces_network_policies(cluster: Template) -> None:
+    [cni] = [a["Properties"] for a in _resources(cluster, "AWS::EKS::Addon").values() if a["Properties"]["AddonName"] == "vpc-cni"]
+    assert json.loads(cni["ConfigurationValues"]) == {"enableNetworkPolicy": "true"}
+    assert cni["ResolveConflicts"] == "OVERWRITE"

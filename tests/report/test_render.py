@@ -60,7 +60,7 @@ def test_json_shape(timeline_of):
     assert doc["phases"][3]["seconds"] == 31.088  # rounded to milliseconds
     assert doc["largestPhase"] == {"phase": "torch_compile", "label": "torch.compile", "seconds": 57.9}
     assert doc["createdAt"] == "2025-06-12T10:30:00Z" and doc["readyAt"] == "2025-06-12T10:32:53Z"
-    assert doc["startupProbe"]["windowSeconds"] == 270
+    assert doc["startupProbe"]["windowSeconds"] == 260  # 120 + 10 x (15 - 1): what kubelet guarantees
     assert doc["budget"]["overBudget"] == ["node_ready", "weights"]
     total_row = doc["budget"]["rows"][-1]
     assert total_row == {"phase": "total", "measuredSeconds": 173.0, "budgetSeconds": 190.0, "deltaSeconds": -17.0,

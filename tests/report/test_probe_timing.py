@@ -1,0 +1,72 @@
+"""The probe arithmetic (coldstart.probe_timing) against a step-by-step model of kubelet's prober.
+
+The model below replays ``pkg/kubelet/prober/worker.go`` tick by tick: a ticker started when the
+worker is created (before the container starts, at an arbitrary phase), no probe while
+``int32(elapsed) < initialDelaySeconds``, a kill after ``failureThreshold`` consecutive failures. The
+closed forms used by the charts, the report and the docs must agree with it for every phase.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from coldstart.config import load_default_config
+from coldstart.probe_timing import ProbeTiming, failure_threshold_for
+
+
+def kubelet_kill_time(delay: int, period: int, threshold: int, phase: Fraction, ready_at: Fraction | None) -> Fraction | None:
+    """Start time (after container start) of the probe that records the kill, or None if the container passes."""
+    failures = 0
+    tick = -phase  # the worker's ticks relative to the container start: -phase + k * period
+    while tick < 0:
+        tick += period
+    while True:
+        if int(tick) >= delay:  # worker.go: int32(time.Since(StartedAt).Seconds()) < InitialDelaySeconds -> skip
+            if ready_at is not None and tick >= ready_at:
+                return None
+            failures += 1
+            if failures >= threshold:
+                return tick
+        tick += period
+
+
+PHASES = [Fraction(0), Fraction(1, 3), Fraction(1, 2), Fraction(9, 10), Fraction(99, 100)]
+
+
+@pytest.mark.parametrize("delay, period, threshold", [(120, 10, 16), (0, 10, 3), (30, 4, 7), (5, 60, 1), (119, 10, 2)])
+def test_closed_forms_match_the_tick_model(delay: int, period: int, threshold: int) -> None:
+    timing = ProbeTiming(delay, period, threshold)
+    # sampled phases, plus the one whose tick lands exactly on the initial delay (the earliest case)
+    phases = [p * period for p in PHASES] + [Fraction((-delay) % period)]
+    kills = [kubelet_kill_time(delay, period, threshold, phase, None) for phase in phases]
+    # The F-th failure is recorded no earlier than the guaranteed window, and before D + F x P.
+    assert min(kills) == timing.guaranteed_s
+    assert all(timing.guaranteed_s <= k < timing.latest_kill_s for k in kills)
+    # A container ready by the guaranteed window always passes, whatever the tick phase...
+    for phase in phases:
+        assert kubelet_kill_time(delay, period, threshold, phase, Fraction(timing.guaranteed_s)) is None
+    # ...and one ready a moment later is killed for some phase: the window is tight.
+    late = Fraction(timing.guaranteed_s) + Fraction(1, 100)
+    assert any(kubelet_kill_time(delay, period, threshold, phase, late) is not None for phase in phases)
+
+
+def test_the_first_probe_waits_for_the_initial_delay() -> None:
+    timing = ProbeTiming(120, 10, 16)
+    assert timing.first_probe_s == (120, 130)
+
+
+@pytest.mark.parametrize("budget, delay, period", [(270, 120, 10), (3600, 0, 60), (31, 30, 1), (600, 599, 60), (10, 10, 5)])
+def test_failure_threshold_for_covers_the_budget_with_at_most_one_extra_period(budget: int, delay: int, period: int) -> None:
+    threshold = failure_threshold_for(budget, delay, period)
+    guaranteed = ProbeTiming(delay, period, threshold).guaranteed_s
+    assert guaranteed >= budget
+    assert guaranteed - budget < period or threshold == 1
+
+
+def test_the_defaults_give_the_budget_the_docs_quote() -> None:
+    cfg = load_default_config()
+    timing = ProbeTiming(cfg.startupProbeInitialDelaySeconds, cfg.startupProbePeriodSeconds, cfg.startup_failure_threshold,
+                         cfg.startupProbeTimeoutSeconds)
+    assert (timing.guaranteed_s, cfg.startup_failure_threshold) == (cfg.startupBudgetSeconds, 16) == (270, 16)
