@@ -480,6 +480,35 @@ def _newest_vllm_pod(namespace: str, kube_context: str | None) -> str:
     return str(max(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""))["metadata"]["name"])
 
 
+# --- teardown -------------------------------------------------------------------------------------
+
+
+@app.command("teardown")
+def teardown(
+    kube_context: Annotated[str | None, typer.Option(help="kubectl context (default: the current one).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    poll_seconds: Annotated[float, typer.Option(help="Seconds between checks.")] = 15.0,
+    timeout_minutes: Annotated[float, typer.Option(help="Give up (non-zero exit) after this long.")] = 20.0,
+) -> None:
+    """Before destroying the cluster stack: delete the NodePools, wait until Karpenter has terminated its nodes, then delete the EC2NodeClasses (their instance profiles).
+
+    Destroying the cluster while Karpenter's nodes run orphans EC2 instances and blocks the VPC's deletion. `make destroy` runs this first.
+    """
+    import time
+
+    from coldstart.ops import teardown as teardown_ops
+
+    kubectl = Kubectl(context=kube_context)
+    missing = kubectl.unavailable_reason()
+    if missing:
+        raise OperatorError(f"cannot reach the cluster: {missing}. Without it Karpenter's nodes cannot be removed first; "
+                            "terminate instances tagged karpenter.sh/nodepool yourself before destroying the cluster stack")
+    if not yes:
+        typer.confirm("Delete every Karpenter NodePool and EC2NodeClass (all GPU nodes and the vLLM pods on them)?", abort=True)
+    teardown_ops.teardown(kubectl, sleep=lambda: time.sleep(poll_seconds),
+                          max_polls=max(1, int(timeout_minutes * 60 / poll_seconds)), emit=out.print)
+
+
 # --- rehearsal ------------------------------------------------------------------------------------
 
 
