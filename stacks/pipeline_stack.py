@@ -67,10 +67,11 @@ class PipelineStack(cdk.Stack):
             "Logging is ERROR without execution data on purpose: states may carry command output, which must not be kept "
             "for months; every failure is still logged and the execution history keeps each state's data for 90 days.",
         )
-        PipelineTriggers(self, "Triggers", state_machine=self.state_machine, state_machine_arn=state_machine_arn,
+        triggers = PipelineTriggers(self, "Triggers", state_machine=self.state_machine, state_machine_arn=state_machine_arn,
                          janitor=functions.functions["janitor"], repository=config.vllmRepository,
                          tag_pattern=config.ecrTriggerTagPattern, schedule=config.scheduleExpression)
-        PipelineAlarms(self, "Alarms", state_machine=self.state_machine, janitor=functions.functions["janitor"], email=config.alarmEmail)
+        PipelineAlarms(self, "Alarms", state_machine=self.state_machine, janitor=functions.functions["janitor"],
+                       janitor_dead_letters=triggers.janitor_dead_letters, email=config.alarmEmail)
         self._acknowledge_state_machine_role(list(functions.functions.values()))
         cdk.CfnOutput(self, names.OUTPUT_STATE_MACHINE_ARN, value=self.state_machine.state_machine_arn,
                       description="Snapshot pipeline state machine (start with input {} to rebuild with the defaults)")

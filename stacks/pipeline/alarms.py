@@ -10,13 +10,14 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 
 class PipelineAlarms(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, state_machine: sfn.StateMachine, janitor: lambda_.IFunction,
-                 email: str | None) -> None:
+                 janitor_dead_letters: sqs.IQueue, email: str | None) -> None:
         super().__init__(scope, construct_id)
         # A customer-managed key: CloudWatch can only publish to an encrypted topic whose key policy
         # lets cloudwatch.amazonaws.com use the key, which the AWS-managed aws/sns key does not.
@@ -34,6 +35,7 @@ class PipelineAlarms(Construct):
             "ExecutionsTimedOut": state_machine.metric_timed_out(period=five_minutes, statistic="Sum"),
             "ExecutionsAborted": state_machine.metric_aborted(period=five_minutes, statistic="Sum"),
             "JanitorErrors": janitor.metric_errors(period=five_minutes, statistic="Sum"),
+            "JanitorDeadLetters": janitor_dead_letters.metric_approximate_number_of_messages_visible(period=five_minutes, statistic="Maximum"),
         }
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         for name, metric in metrics.items():

@@ -6,10 +6,13 @@ from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from lambdas.snapshot_pipeline import names
+from stacks.nag import acknowledge
 
 JANITOR_STATUSES = ["ABORTED", "TIMED_OUT", "FAILED"]
 
@@ -56,4 +59,17 @@ class PipelineTriggers(Construct):
                 detail={"status": JANITOR_STATUSES, "stateMachineArn": [state_machine_arn]},
             ),
         )
-        self.janitor.add_target(targets.LambdaFunction(janitor, retry_attempts=3, max_event_age=Duration.hours(1)))
+        # The janitor is the last safety net for aborted runs, so its own failures must not vanish: an event
+        # EventBridge could not deliver, and an invocation that still failed after Lambda's async retries,
+        # both land in one encrypted queue (kept 14 days; alarmed in PipelineAlarms) with the original event.
+        self.janitor_dead_letters = sqs.Queue(
+            self, "JanitorDeadLetters", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(self.janitor_dead_letters, "AwsSolutions-SQS3",
+                    "This queue IS the dead-letter queue of the janitor rule and the janitor's async on-failure destination; "
+                    "an operator drains it after fixing the cause (docs/operations.md).")
+        janitor.configure_async_invoke(on_failure=destinations.SqsDestination(self.janitor_dead_letters), retry_attempts=2,
+                                       max_event_age=Duration.hours(6))
+        self.janitor.add_target(targets.LambdaFunction(janitor, retry_attempts=3, max_event_age=Duration.hours(1),
+                                                       dead_letter_queue=self.janitor_dead_letters))

@@ -43,6 +43,12 @@ def test_happy_path_publishes_metadata_then_the_id_and_leaves_no_builder(world: 
     snap_tags = tags.as_dict(snap["Tags"])
     assert snap["SnapshotId"] == snapshot_id and snap_tags[names.TAG_DIGESTS] == world.digest
     assert snap_tags[names.TAG_EXECUTION] == result.arn
+    # the pull script was told to check containerd's root against the very volume that was snapshotted
+    (sent,) = world.gaps.calls_to("ssm.send_command")
+    assert sent["Parameters"]["dataVolumeId"] == [snap["VolumeId"]]
+    # and the builder booted with the instance-id hostname source (no ec2:DescribeInstances at boot)
+    (launch,) = world.gaps.calls_to("ec2.run_instances")
+    assert 'hostname-override-source = "instance-id"' in launch["UserData"]
     # the builder ran terminated, and no volume is left
     (instance,) = [i for r in world.ec2.describe_instances()["Reservations"] for i in r["Instances"]]
     assert instance["State"]["Name"] == "terminated" and world.volumes() == []

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Capture, Match, Template
 
 from coldstart import names
 from lambdas.snapshot_pipeline import errors, pull_script
@@ -104,12 +105,17 @@ def test_the_pull_document_is_the_fixed_script_with_pattern_checked_data_paramet
     assert content["schemaVersion"] == "2.2"
     (step,) = content["mainSteps"]
     assert step["action"] == "aws:runShellScript"
-    for name in ("pulls", "platforms", "executionTimeout"):
+    for name in ("pulls", "platforms", "dataVolumeId", "adminWaitSeconds", "executionTimeout"):
         assert content["parameters"][name]["allowedPattern"], name
-    # every placeholder in the script is a declared parameter, each inside single quotes (the charset admits none)
+    # every placeholder in the script is a declared parameter; the data ones inside single quotes (the charset admits none)
     text = "\n".join(step["inputs"]["runCommand"])
-    assert re.findall(r"\{\{[^}]*\}\}", text) == ["{{ pulls }}", "{{ platforms }}"]
-    assert "'{{ pulls }}' '{{ platforms }}'" in text
+    assert re.findall(r"\{\{[^}]*\}\}", text) == ["{{ adminWaitSeconds }}", "{{ adminWaitSeconds }}", "{{ pulls }}", "{{ platforms }}",
+                                                   "{{ dataVolumeId }}"]
+    assert "'{{ pulls }}' '{{ platforms }}' '{{ dataVolumeId }}'" in text
+    assert re.fullmatch(content["parameters"]["adminWaitSeconds"]["allowedPattern"], "300")
+    assert not re.fullmatch(content["parameters"]["dataVolumeId"]["allowedPattern"], "vol-0abc;id")
+    # the host gets no script: the hand-over is to the ADMIN container's bash; host binaries only via `sheltie <binary>`
+    assert "apiclient exec admin bash -c " in text and "sheltie bash" not in text and "sheltie sh " not in text
     # no shell-special character fits anywhere in a record or a platform list (SSM checks these at SendCommand)
     pulls, platforms = content["parameters"]["pulls"]["allowedPattern"], content["parameters"]["platforms"]["allowedPattern"]
     good_pulls, good_platforms = "r.example/a@sha256:" + "1" * 64 + "|1|r.example/a:v1 r.example/b:v2|0|-", "linux/amd64 linux/arm64"
@@ -225,6 +231,44 @@ def test_state_machine_is_standard_logged_traced_and_bounded(pipeline_template: 
     assert props["LoggingConfiguration"]["Level"] == "ERROR"
     assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
     assert definition(pipeline_template)["TimeoutSeconds"] > 0
+
+
+def test_builder_needs_no_describe_instances_because_its_user_data_sets_the_instance_id_hostname_source(pipeline_template: dict) -> None:
+    """Bottlerocket's pluto calls ec2:DescribeInstances at boot for the default hostname source
+    (bottlerocket-core-kit sources/api/pluto/src/main.rs, generate_node_name); the builder's user data
+    chooses instance-id, so its role (SSM core + ECR read, no inline policy) suffices."""
+    import tomllib
+
+    from lambdas.snapshot_pipeline import builder
+
+    settings = tomllib.loads(builder.USER_DATA)["settings"]
+    assert settings["kubernetes"]["hostname-override-source"] == "instance-id"
+    assert settings["host-containers"]["admin"]["enabled"] is True
+    template = Template.from_json(pipeline_template)
+    roles = template.find_resources("AWS::IAM::Role", {"Properties": {"AssumeRolePolicyDocument": {
+        "Statement": [Match.object_like({"Principal": {"Service": "ec2.amazonaws.com"}})]}}})
+    ((role_id, role),) = roles.items()
+    assert "Policies" not in role["Properties"]
+    assert not [p for p in resources(pipeline_template, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]]
+
+
+def test_janitor_failures_land_in_an_encrypted_alarmed_dead_letter_queue(pipeline_template: dict) -> None:
+    template = Template.from_json(pipeline_template)
+    queue_id = Capture()
+    template.has_resource_properties("AWS::SQS::Queue", {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 14 * 24 * 3600})
+    # an event EventBridge could not deliver to the janitor
+    template.has_resource_properties("AWS::Events::Rule", {
+        "EventPattern": Match.object_like({"source": ["aws.states"]}),
+        "Targets": [Match.object_like({"DeadLetterConfig": {"Arn": {"Fn::GetAtt": [queue_id, "Arn"]}}})]})
+    # an invocation that still failed after Lambda's async retries
+    template.has_resource_properties("AWS::Lambda::EventInvokeConfig", {
+        "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [queue_id.as_string(), "Arn"]}}}, "MaximumRetryAttempts": 2})
+    # and a message there pages the operator
+    template.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "MetricName": "ApproximateNumberOfMessagesVisible", "Dimensions": [{"Name": "QueueName", "Value": {
+            "Fn::GetAtt": [queue_id.as_string(), "QueueName"]}}]})
+    template.has_resource_properties("AWS::SQS::QueuePolicy", {"PolicyDocument": {"Statement": Match.array_with([
+        Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}})
 
 
 def test_failure_alarms_notify_an_encrypted_topic(pipeline_template: dict) -> None:

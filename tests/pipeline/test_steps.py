@@ -152,7 +152,7 @@ def test_ssm_command_runs_the_pipeline_document_with_data_parameters_and_no_cred
     text = json.dumps(sent)
     assert token not in text and "get-login-password" not in text
     assert sent["DocumentName"] == defaults.pull_document_name == "VllmColdstartPipeline-PullImages"
-    assert set(sent["Parameters"]) == {"pulls", "platforms", "executionTimeout"} and sent["Parameters"]["executionTimeout"] == ["600"]
+    assert set(sent["Parameters"]) == {"pulls", "platforms", "dataVolumeId", "executionTimeout"} and sent["Parameters"]["executionTimeout"] == ["600"]
     images, platforms = pull_script.pulled_images(sent["Parameters"])
     assert [i["pinned"] for i in images] == [i["pinned"] for i in plan["images"]] and platforms == plan["platforms"]
     assert not [c for c in world.gaps.calls if c[0] == "ecr.get_authorization_token"]
