@@ -2,7 +2,7 @@
 
 The start_pull role may SendCommand with this document only (not AWS-RunShellScript), so it cannot
 run arbitrary shell on the builder. The content comes from lambdas/snapshot_pipeline/pull_script.py,
-the single source of the host script; the parameters' allowedPattern is the injection guard (see there).
+the single source of the pull script (control-container wait, admin-container bash, one `sheltie` call per host binary); the parameters' allowedPattern is the injection guard (see there).
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ def test_the_pull_document_is_the_fixed_script_with_pattern_checked_data_paramet
     assert props["Name"] == "VllmColdstartPipeline-PullImages" and props["DocumentType"] == "Command"
     assert props["UpdateMethod"] == "NewVersion"  # a named document cannot be replaced
     content = props["Content"]
-    assert content == pull_script.document_content()  # the single source of the host script
+    assert content == pull_script.document_content()  # the single source of the pull script
     assert content["schemaVersion"] == "2.2"
     (step,) = content["mainSteps"]
     assert step["action"] == "aws:runShellScript"

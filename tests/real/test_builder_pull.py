@@ -12,6 +12,7 @@ error, the previous snapshot ID kept, nothing left behind.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ def images_for(built: oci_image.Built, helper: oci_image.Built) -> list[dict[str
 
 
 def run_on_host(tmp_path: Path, template: dict[str, Any], scenario: host_model.Scenario, *,
-                pushed: tuple[str, ...] = ("amd64", "arm64"), admin_wait: int = 4) -> tuple[host_model.HostRun, list[dict[str, str]], oci_image.Built]:
+                pushed: tuple[str, ...] = ("amd64", "arm64"), admin_wait: int = 4, push_vllm: bool = True) -> tuple[host_model.HostRun, list[dict[str, str]], oci_image.Built]:
     built = oci_image.build(tmp_path / "oci-vllm", pushed)
     helper = oci_image.build(tmp_path / "oci-helper", ("amd64", "arm64"))
     if scenario.delete_layer:
@@ -62,7 +63,10 @@ def run_on_host(tmp_path: Path, template: dict[str, Any], scenario: host_model.S
     parameters = {**pull_script.command_parameters(images, PLATFORMS, host_model.DATA_VOLUME_ID),
                   pull_script.ADMIN_WAIT_SECONDS: [str(admin_wait)]}
     text = pull_script.render_commands(synthesized_document(template), parameters)
-    run = host_model.run(tmp_path / "host", text, scenario, {f"{REPO}:{TAG}": built.layout, f"{HELPER}:any": helper.layout})
+    layouts = {f"{REPO}:{TAG}": built.layout, f"{HELPER}:any": helper.layout}
+    if not push_vllm:
+        del layouts[f"{REPO}:{TAG}"]
+    run = host_model.run(tmp_path / "host", text, scenario, layouts)
     return run, images, built
 
 
@@ -96,7 +100,6 @@ def test_the_host_has_no_shell_so_a_script_handed_to_sheltie_fails(tmp_path: Pat
     run, _, _ = run_on_host(tmp_path, pipeline_template, host_model.Scenario())
     assert run.returncode == 0
     sheltie = tmp_path / "host" / "admin-bin" / "sheltie"
-    import subprocess
     old = subprocess.run([str(sheltie), "bash", "-c", "true"], capture_output=True, text=True, check=False)
     assert old.returncode == 127, (old.returncode, old.stderr)
     host_binaries = sorted(str(p.relative_to(tmp_path / "host" / "hostroot")) for p in (tmp_path / "host" / "hostroot").rglob("*")
@@ -106,9 +109,10 @@ def test_the_host_has_no_shell_so_a_script_handed_to_sheltie_fails(tmp_path: Pat
 
 
 FAULTS = [
-    # (id, scenario, pushed platforms, named error, cause fragment)
+    # (id, scenario, pushed platforms, named error, cause fragment); "image-missing" pushes no vllm image at all
     ("platform-missing", host_model.Scenario(), ("amd64",), errors.ImageVerificationFailed, "platform linux/arm64 missing"),
     ("layer-deleted", host_model.Scenario(delete_layer="arm64"), ("amd64", "arm64"), errors.ImageNotFound, "not found"),
+    ("image-missing", host_model.Scenario(), (), errors.ImageNotFound, "not found"),
     ("wrong-password", host_model.Scenario(registry_password="rotated-elsewhere"), ("amd64", "arm64"), errors.RegistryAuthFailed,
      "401 Unauthorized"),
     ("registry-down", host_model.Scenario(registry_up=False), ("amd64", "arm64"), errors.RegistryUnreachable, "connection refused"),
@@ -124,7 +128,8 @@ def test_a_fault_on_the_real_host_fails_the_pipeline_with_a_named_error_and_keep
         tmp_path: Path, pipeline_template: dict[str, Any], world: Any, scenario: host_model.Scenario, pushed: tuple[str, ...],
         error: type[Exception], cause: str) -> None:
     # Given the document run on the host model with one real fault
-    run, images, built = run_on_host(tmp_path, pipeline_template, scenario, pushed=pushed, admin_wait=2)
+    run, images, built = run_on_host(tmp_path, pipeline_template, scenario, pushed=pushed or ("amd64",), admin_wait=2,
+                                     push_vllm=bool(pushed))
     # When the state machine builds that very image (ECR holds the same index under its digest; moto
     # does not compute digests, so the test states it) and reads
     # the command's REAL outcome (SSM status from the script's exit code, its real stdout)
@@ -146,3 +151,18 @@ def test_a_fault_on_the_real_host_fails_the_pipeline_with_a_named_error_and_keep
     # and the same output read directly names the same error
     if run.returncode != 0:
         assert type(pull.failure_error(run.stdout)) is error
+
+
+@pytest.mark.parametrize(("request_json", "error"), [
+    ('{"apiVersion":"credentialprovider.kubelet.k8s.io/v1beta1","kind":"CredentialProviderRequest","image":"X/a"}', "is not supported"),
+    ('{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"Foo","image":"X/a"}', "expected CredentialProviderRequest"),
+    ('{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest","image":""}', "image in plugin request was empty"),
+    ('{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest","image":"registry.example/a"}',
+     "registry.example is not a valid ECR repository URL"),
+])
+def test_the_credential_provider_double_enforces_the_v1_protocol(tmp_path: Path, request_json: str, error: str) -> None:
+    """The double refuses what cloud-provider-aws's plugin.go/main.go refuse (exit 1, message on stderr)."""
+    binary = tmp_path / "provider"
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(binary), str(host_model.HERE / "ecr-credential-provider.c")], check=True)
+    run = subprocess.run([str(binary)], input=request_json.replace("X", host_model.ECR_REGISTRY), capture_output=True, text=True, check=False)
+    assert run.returncode == 1 and error in run.stderr and run.stdout == ""
