@@ -69,3 +69,9 @@ def failure_threshold_for(budget_s: int, initial_delay_s: int, period_s: int) ->
     if period_s < 1:
         raise ValueError(f"period_s must be >= 1, got {period_s}")
     return max(1, math.ceil(max(budget_s - initial_delay_s, 0) / period_s) + 1)
+
+
+def describe_window(timing: ProbeTiming) -> str:
+    """How the docs and the report write the guaranteed window, e.g. ``120 s + 10 s x (16 - 1) = 270 s``."""
+    return (f"{timing.initial_delay_s} s + {timing.period_s} s x ({timing.failure_threshold} - 1) "
+            f"= {timing.guaranteed_s} s")

@@ -70,3 +70,18 @@ def test_the_defaults_give_the_budget_the_docs_quote() -> None:
     timing = ProbeTiming(cfg.startupProbeInitialDelaySeconds, cfg.startupProbePeriodSeconds, cfg.startup_failure_threshold,
                          cfg.startupProbeTimeoutSeconds)
     assert (timing.guaranteed_s, cfg.startup_failure_threshold) == (cfg.startupBudgetSeconds, 16) == (270, 16)
+
+
+def test_the_docs_quote_the_window_this_module_computes() -> None:
+    from pathlib import Path
+
+    from coldstart.probe_timing import describe_window
+
+    cfg = load_default_config()
+    window = describe_window(ProbeTiming(cfg.startupProbeInitialDelaySeconds, cfg.startupProbePeriodSeconds,
+                                         cfg.startup_failure_threshold))
+    root = Path(__file__).resolve().parents[2]
+    for doc in ("README.md", "docs/manifests.md", "docs/coldstart.md"):
+        text = " ".join((root / doc).read_text().split())
+        assert window in text, f"{doc} does not quote the startup window {window!r} (coldstart.probe_timing)"
+        assert "120 + 10 × 15" not in text and "120 + 10 x 15" not in text, f"{doc} still has the old arithmetic"
