@@ -11,6 +11,7 @@ Rules the numbers obey:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -455,7 +456,7 @@ def _vllm_phases(log: VllmLog | None, attempt_start: datetime | None, phases: di
         ai = phases["api_init"]
         ai.seconds = _clamped(seconds_between(attempt_start, load_start.line.ts), "vLLM API init", notes)
         if ai.seconds is not None:
-            ai.status, ai.source = MEASURED, "container started -> 'Starting to load model' line"
+            ai.status, ai.source = MEASURED, f"container started -> '{load_start.line.message}' line"
     if hit is not None and hit.line.ts is not None:
         w = phases["weights"]
         w.seconds, w.status = hit.secs, MEASURED
@@ -466,7 +467,8 @@ def _vllm_phases(log: VllmLog | None, attempt_start: datetime | None, phases: di
         weights_info = {"seconds": hit.secs, "gpuMemoryGiB": float(hit.groups["gib"]) if "gib" in hit.groups else None,
                         "streamer": stream}
         w.detail = (f"streamed {stream['text']} in {stream['seconds']:.1f} s (Run:ai)" if stream
-                    else "no Run:ai streamer line (another load format?)")
+                    else "no Run:ai streamer line (another load format, or runai-model-streamer >= 0.17 "
+                         "without RUNAI_STREAMER_LOG_TO_STDERR=1?)")
         ai = phases["api_init"]
         if attempt_start is not None:
             ai.seconds = _clamped(seconds_between(attempt_start, weights_end) - hit.secs, "vLLM API init", notes)
@@ -483,20 +485,28 @@ def _vllm_phases(log: VllmLog | None, attempt_start: datetime | None, phases: di
         compile_info["enforceEager"] = True
     else:
         if total := log.longest("compile_total"):
-            compile_s, tc.source = total.secs, "'torch.compile takes ... in total' line"
+            # "torch.compile takes|took|and initial profiling/warmup run together took N s in total"
+            compile_s = total.secs
+            tc.source = "'" + re.sub(r"\d+(?:\.\d+)? s in total$", "... in total", total.line.message) + "' line"
         elif (dyn := log.longest("dynamo")) and (part := log.longest("compile_graph") or log.longest("compile_cache_hit")):
             compile_s, tc.source = dyn.secs + part.secs, "Dynamo + graph compile lines (no total line)"
         if compile_s is not None:
             tc.seconds, tc.status = compile_s, MEASURED
-        hit_cache = log.first("compile_cache_hit")
-        compiled = log.first("compile_graph")
+        hit_cache = log.first("compile_cache_hit") or log.first("compile_aot_load")  # v0.34.0: AOT artifact
+        compiled = log.first("compile_graph") or log.first("compile_aot_saved")
         cache_dir = log.first("compile_cache_dir")
         compile_info["cacheHit"] = True if hit_cache else (False if compiled else None)
         compile_info["cacheDir"] = cache_dir.groups["dir"] if cache_dir else None
+        if aot := log.first("compile_aot_load") or log.first("compile_aot_saved"):
+            compile_info["aotPath"] = aot.groups["path"]
+        if warmup := log.longest("compile_warmup"):
+            compile_info["warmupSeconds"] = warmup.secs  # v0.34.0: after the compile, part of engine_rest
         if hit_cache:
-            tc.detail = "loaded from the compile cache"
+            tc.detail = "loaded from the compile cache" + (" (AOT artifact)" if hit_cache.marker == "compile_aot_load" else "")
         elif compiled:
             tc.detail = "compiled (no cache hit)"
+        if total and "together" in total.line.message:
+            tc.detail = (tc.detail + "; includes the initial profiling/warm-up run").lstrip("; ")
         if cache_dir:
             tc.detail = (tc.detail + f"; cache {cache_dir.groups['dir']}").lstrip("; ")
         if graphs := log.longest("graph_capture"):
