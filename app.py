@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import UTC, date, datetime
 
 # Before jsii starts: silence its Node-20 end-of-life banner for `cdk synth` too (the value is the
 # Node major version the project pins in the README).
@@ -14,9 +15,10 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 import aws_cdk as cdk  # noqa: E402
 
 from coldstart import names
-from coldstart.config import CDK_JSON, AppConfig, ConfigError, from_app_context
+from coldstart.config import CDK_JSON, AppConfig, ConfigError, from_app_context, kubernetes_support
 from k8s_charts.published import PublishedSnapshot, read_published
 from k8s_charts.synth import ENV_SNAPSHOT_ID
+from lambdas.snapshot_pipeline import versions
 from stacks.cluster_stack import ClusterStack
 from stacks.nag import enable_aws_solutions_checks
 from stacks.pipeline_stack import PipelineStack
@@ -45,7 +47,10 @@ def published_for_synth(config: AppConfig) -> PublishedSnapshot | None:
         return PublishedSnapshot(snapshot_id=snapshot_id, source=ENV_SNAPSHOT_ID) if snapshot_id else None
 
 
-def build_app(app: cdk.App, config: AppConfig, *, published: PublishedSnapshot | None = None) -> dict[str, cdk.Stack]:
+def build_app(app: cdk.App, config: AppConfig, *, published: PublishedSnapshot | None = None,
+              today: date | None = None) -> dict[str, cdk.Stack]:
+    """``today`` (UTC) dates the Kubernetes support check; tests pass one, synth uses the clock."""
+    support = kubernetes_support(config, today or datetime.now(UTC).date())  # ConfigError past extended support
     env = cdk.Environment(account=config.account, region=config.region) if config.account or config.region else None
     storage = StorageStack(app, names.STORAGE_STACK, config=config, env=env,
                            description="vllm-coldstart: model weights bucket")
@@ -55,6 +60,8 @@ def build_app(app: cdk.App, config: AppConfig, *, published: PublishedSnapshot |
     pipeline = PipelineStack(app, names.PIPELINE_STACK, config=config, vpc=cluster.vpc, env=env,
                              description="vllm-coldstart: image-cache snapshot pipeline")
     stacks: dict[str, cdk.Stack] = {"storage": storage, "cluster": cluster, "pipeline": pipeline}
+    if support.status in (versions.EXTENDED, versions.UNKNOWN):
+        cdk.Annotations.of(cluster).add_warning_v2(f"vllm-coldstart:kubernetes-{support.status}", support.message)
     for stack in stacks.values():
         cdk.Tags.of(stack).add("project", "vllm-coldstart")
     enable_aws_solutions_checks(app)
@@ -79,7 +86,10 @@ def main() -> None:
     except ConfigError as err:
         sys.exit(f"configuration error: {err}")
     published = published_for_synth(config) if config.manifestsDeployment == "cdk" else None
-    build_app(app, config, published=published)
+    try:
+        build_app(app, config, published=published)
+    except ConfigError as err:
+        sys.exit(f"configuration error: {err}")
     app.synth()
 
 

@@ -15,10 +15,12 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from coldstart.probe_timing import failure_threshold_for
+from lambdas.snapshot_pipeline import versions
 
 PREFIX = "coldstart:"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -208,8 +210,10 @@ SCHEMA: dict[str, Field] = {
     # --- cluster ---
     "clusterName": Field(text(DNS_LABEL, "expected a lowercase DNS label (a-z, 0-9, -), at most 63 characters"),
                          "EKS cluster name; also the karpenter.sh/discovery tag value."),
-    "kubernetesVersion": Field(text(K8S_VERSION, "expected a supported minor version such as 1.33"),
-                               "EKS version; also selects the Bottlerocket builder AMI (aws-k8s-<version>)."),
+    "kubernetesVersion": Field(text(K8S_VERSION, "expected a supported minor version such as 1.36"),
+                               "EKS version; also selects the Bottlerocket builder AMI (aws-k8s-<version>). Checked at synth "
+                               "against the version table (docs/versions.md): past EKS extended support fails, in extended "
+                               "support warns (+$365/month list price); must be within Karpenter's and the kubectl layer's range."),
     "vpcCidr": Field(cidr, "VPC CIDR block; private subnets host nodes and the builder."),
     "maxAzs": Field(integer(2, 3), "Availability zones the VPC spans (2-3)."),
     "natGateways": Field(integer(1, 3), "NAT gateways: 1 is cheapest (~$32/month + data), one per AZ survives an AZ outage."),
@@ -385,7 +389,39 @@ class AppConfig:
         return out
 
 
+def kubernetes_support(cfg: AppConfig, today: date) -> versions.Support:
+    """EKS's support window for the configured version on ``today`` (the caller's UTC date, so tests
+    pin it). Past extended support is a ConfigError; extended support or an unknown version is returned
+    for the caller to warn about."""
+    support = versions.eks_support(cfg.kubernetesVersion, today)
+    if support.status == versions.ENDED:
+        raise ConfigError(f"{PREFIX}kubernetesVersion: invalid value {cfg.kubernetesVersion!r}; {support.message}")
+    return support
+
+
+def _version_checks(cfg: AppConfig) -> None:
+    """Pairs that cannot work, from the version table (dated; lambdas/snapshot_pipeline/versions.py)."""
+    supported = versions.karpenter_supports(cfg.karpenterVersion, cfg.kubernetesVersion)
+    if supported is False:
+        low, high = versions.KARPENTER_KUBERNETES[".".join(cfg.karpenterVersion.split(".")[:2])]
+        raise ConfigError(
+            f"{PREFIX}karpenterVersion: invalid value {cfg.karpenterVersion!r} with {PREFIX}kubernetesVersion "
+            f"{cfg.kubernetesVersion!r}; Karpenter {cfg.karpenterVersion} supports Kubernetes {low}-{high} "
+            f"({versions.KARPENTER_SOURCE}). Pick a Karpenter release that supports {cfg.kubernetesVersion}")
+    if supported is None:
+        raise ConfigError(
+            f"{PREFIX}karpenterVersion: invalid value {cfg.karpenterVersion!r}; it is not in the version table "
+            f"(known: {', '.join(versions.KARPENTER_KUBERNETES)}); add its Kubernetes range to "
+            "lambdas/snapshot_pipeline/versions.py from Karpenter's compatibility matrix")
+    if not versions.kubectl_layer_supports(cfg.kubernetesVersion):
+        raise ConfigError(
+            f"{PREFIX}kubernetesVersion: invalid value {cfg.kubernetesVersion!r}; the CDK kubectl layer is kubectl "
+            f"{versions.KUBECTL_LAYER_VERSION}, which supports clusters one minor version either side. Use "
+            f"aws-cdk.lambda-layer-kubectl-v<minor> matching the cluster (requirements.txt, stacks/constructs/eks_cluster.py)")
+
+
 def _cross_checks(cfg: AppConfig) -> None:
+    _version_checks(cfg)
     if cfg.nodeDataVolumeSizeGiB < cfg.dataVolumeSizeGiB:
         raise ConfigError(
             f"{PREFIX}nodeDataVolumeSizeGiB: invalid value {cfg.nodeDataVolumeSizeGiB!r}; it must be >= "

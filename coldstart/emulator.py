@@ -22,8 +22,8 @@ Nothing here imports pytest. Typical use::
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), in_process_lambdas():
         gaps = AwsGaps(region="us-west-2")
         with gaps.installed():
-            seed_bottlerocket("us-west-2", "1.33")
-            seed_ecr_image(boto3.client("ecr", region_name="us-west-2"), "vllm/vllm-openai", "v0.11.0")
+            seed_bottlerocket("us-west-2", "1.36")
+            seed_ecr_image(boto3.client("ecr", region_name="us-west-2"), "vllm/vllm-openai", "v0.34.0")
             pipeline = LocalPipeline(template, region="us-west-2").deploy()
             result = pipeline.run({})
 
@@ -58,7 +58,16 @@ from botocore.exceptions import ClientError
 
 ACCOUNT = "123456789012"  # moto's default account
 DEFAULT_REGION = "us-west-2"
-DEFAULT_BOTTLEROCKET_VERSION = "1.50.0"
+DEFAULT_BOTTLEROCKET_VERSION = "1.66.0"
+# The CUDA declaration of an image on nvidia/cuda 13.0.x (vLLM's default images since it switched to CUDA 13.0,
+# vllm-project/vllm#39878): as copies of those base images' configs in public code show it, not read from the
+# vLLM image itself (offline). The pipeline's CUDA gate reads the real one by digest.
+VLLM_IMAGE_ENV = [
+    "PATH=/usr/local/nvidia/bin:/usr/local/cuda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "NVIDIA_REQUIRE_CUDA=cuda>=13.0 brand=unknown,driver>=535,driver<536 brand=grid,driver>=535,driver<536 "
+    "brand=tesla,driver>=535,driver<536 brand=nvidia,driver>=535,driver<536",
+    "CUDA_VERSION=13.0.2", "NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=compute,utility",
+]
 # Handlers are deployed as `snapshot_pipeline...` (asset root lambdas/); in-process they live in the repo's `lambdas` package.
 _HANDLER_PREFIX = ("snapshot_pipeline.", "lambdas.snapshot_pipeline.")
 
@@ -254,14 +263,15 @@ class AwsGaps:
         from lambdas.snapshot_pipeline import clients
         from lambdas.snapshot_pipeline.handlers import resolve_input
 
-        probe = resolve_input.anonymous_probe
+        probe, fetch = resolve_input.anonymous_probe, resolve_input.fetch_layer
         clients.set_factory(self.client)
         resolve_input.anonymous_probe = self.anonymous_probe
+        resolve_input.fetch_layer = fetch_layer
         try:
             yield self
         finally:
             clients.set_factory(None)
-            resolve_input.anonymous_probe = probe
+            resolve_input.anonymous_probe, resolve_input.fetch_layer = probe, fetch
 
     def anonymous_probe(self, registry: str, repository: str, digest: str) -> str | None:
         if registry in self.faults.anonymous_registries:
@@ -286,6 +296,15 @@ class AwsGaps:
                 if remaining > 0:
                     self.faults.throttle[key] = remaining - 1
                 raise _throttling(api_name)
+
+    def ecr_get_download_url_for_layer(self, real: Any, **kwargs: Any) -> Any:
+        """moto has no GetDownloadUrlForLayer: answer for blobs moto holds (pushed with the layer-upload API),
+        with a URL only ``fetch_layer`` serves (ECR answers with a pre-signed S3 URL)."""
+        digest = kwargs["layerDigest"]
+        layers = real.batch_check_layer_availability(repositoryName=kwargs["repositoryName"], layerDigests=[digest])["layers"]
+        if not layers or digest not in _BLOBS:
+            raise _client_error("LayersNotFoundException", f"The image layer {digest} does not exist in the repository", "GetDownloadUrlForLayer")
+        return {"downloadUrl": f"{_LAYER_URL}{digest}", "layerDigest": digest}
 
     def ec2_run_instances(self, real: Any, **kwargs: Any) -> Any:
         if self.faults.insufficient_capacity:
@@ -424,7 +443,7 @@ def seed_public_parameter(name: str, value: str, *, region: str = DEFAULT_REGION
                               version=len(versions) + 1, data_type="text"))
 
 
-def seed_bottlerocket(region: str = DEFAULT_REGION, kubernetes_version: str = "1.33", version: str = DEFAULT_BOTTLEROCKET_VERSION, *,
+def seed_bottlerocket(region: str = DEFAULT_REGION, kubernetes_version: str = "1.36", version: str = DEFAULT_BOTTLEROCKET_VERSION, *,
                       account: str = ACCOUNT, endpoint_url: str | None = None) -> str:
     """Register a stand-in Bottlerocket AMI in moto and publish it under the public Bottlerocket parameters."""
     from lambdas.snapshot_pipeline import names
@@ -439,16 +458,74 @@ def seed_bottlerocket(region: str = DEFAULT_REGION, kubernetes_version: str = "1
     return ami_id
 
 
-def seed_ecr_image(ecr: Any, repository: str, tag: str, *, content: str | None = None) -> str:
-    """Create the repository if needed and push a manifest under ``tag``; returns the image digest."""
+def seed_ecr_image(ecr: Any, repository: str, tag: str, *, content: str | None = None, env: list[str] | None = None) -> str:
+    """Create the repository if needed and push an image index (amd64 + arm64) under ``tag``, whose configs
+    carry ``env`` (default: the CUDA 13.0 declaration of vLLM's image); returns its digest. Each call
+    pushes a new digest unless ``content`` names the same content again."""
+    marker = f"COLDSTART_SEED={content or uuid.uuid4()}"
+    return seed_ecr_image_with_config(ecr, repository, tag, env=[*(VLLM_IMAGE_ENV if env is None else env), marker])
+
+
+# Blobs pushed by seed_ecr_image_with_config, content-addressed (so one table serves every world).
+_BLOBS: dict[str, bytes] = {}
+_LAYER_URL = "https://emulated-ecr-layer.invalid/"
+
+
+def fetch_layer(url: str) -> bytes:
+    """The resolve step's layer fetch while emulated: the blobs ``ecr_get_download_url_for_layer`` points at."""
+    if not url.startswith(_LAYER_URL) or url[len(_LAYER_URL):] not in _BLOBS:
+        raise EmulatorError(f"no emulated blob behind {url}")
+    return _BLOBS[url[len(_LAYER_URL):]]
+
+
+def _push_blob(ecr: Any, repository: str, data: bytes) -> str:
+    upload = ecr.initiate_layer_upload(repositoryName=repository)["uploadId"]
+    ecr.upload_layer_part(repositoryName=repository, uploadId=upload, partFirstByte=0, partLastByte=len(data) - 1, layerPartBlob=data)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    ecr.complete_layer_upload(repositoryName=repository, uploadId=upload, layerDigests=[digest])
+    _BLOBS[digest] = data
+    return digest
+
+
+def seed_ecr_image_with_config(ecr: Any, repository: str, tag: str, *, env: list[str], arches: tuple[str, ...] = ("amd64", "arm64")) -> str:
+    """Push an image index whose per-arch configs carry ``env`` (through moto's layer-upload API); its digest."""
     with contextlib.suppress(ecr.exceptions.RepositoryAlreadyExistsException):
         ecr.create_repository(repositoryName=repository)
-    layer = "sha256:" + hashlib.sha256((content or f"{repository}:{tag}:{uuid.uuid4()}").encode()).hexdigest()
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1, "digest": layer},
-                "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 1, "digest": layer}]}
-    image = ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag)["image"]
-    return str(image["imageId"]["imageDigest"])
+    entries = []
+    for arch in arches:
+        config = json.dumps({"architecture": arch, "os": "linux", "config": {"Env": env}, "rootfs": {"type": "layers", "diff_ids": []}})
+        config_digest = _push_blob(ecr, repository, config.encode())
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                               "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest,
+                                          "size": len(config)}, "layers": []})
+        digest = "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
+        ecr.put_image(repositoryName=repository, imageManifest=manifest, imageDigest=digest,
+                      imageManifestMediaType="application/vnd.oci.image.manifest.v1+json")
+        entries.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": len(manifest),
+                        "platform": {"architecture": arch, "os": "linux"}})
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})
+    digest = "sha256:" + hashlib.sha256(index.encode()).hexdigest()
+    ecr.put_image(repositoryName=repository, imageManifest=index, imageDigest=digest, imageTag=tag,
+                  imageManifestMediaType="application/vnd.oci.image.index.v1+json")
+    return digest
+
+
+def seed_ecr_from_oci_layout(ecr: Any, repository: str, tag: str, layout: Path) -> str:
+    """Push an OCI image layout's index, its manifests and their config blobs to (moto's) ECR under ``tag``
+    (layers stay out: nothing in the pipeline reads them); returns the index digest."""
+    with contextlib.suppress(ecr.exceptions.RepositoryAlreadyExistsException):
+        ecr.create_repository(repositoryName=repository)
+    blob = lambda digest: (layout / "blobs" / "sha256" / digest.split(":", 1)[1]).read_bytes()  # noqa: E731
+    (top,) = json.loads((layout / "index.json").read_text())["manifests"]
+    index = json.loads(blob(top["digest"]))
+    for entry in index["manifests"]:
+        manifest = blob(entry["digest"])
+        _push_blob(ecr, repository, blob(json.loads(manifest)["config"]["digest"]))
+        ecr.put_image(repositoryName=repository, imageManifest=manifest.decode(), imageDigest=entry["digest"],
+                      imageManifestMediaType=entry["mediaType"])
+    ecr.put_image(repositoryName=repository, imageManifest=blob(top["digest"]).decode(), imageDigest=top["digest"], imageTag=tag,
+                  imageManifestMediaType=top["mediaType"])
+    return str(top["digest"])
 
 
 def enable_state_machine_execution() -> None:

@@ -87,6 +87,9 @@ class VllmChart(cdk8s.Chart):
             k8s.EnvVar(name="LOGNAME", value=VLLM_USER),
             k8s.EnvVar(name="VLLM_NO_USAGE_STATS", value="1"),
             k8s.EnvVar(name="DO_NOT_TRACK", value="1"),
+            # runai-model-streamer >= 0.17 prints its per-load timing line only with this set (its
+            # __init__.py); `coldstart report` reads the streamed size and rate from it.
+            k8s.EnvVar(name="RUNAI_STREAMER_LOG_TO_STDERR", value="1"),
             # The region is explicit (the Python and C++ SDKs read either name), and IMDS is off: hop
             # limit 1 blocks it from pods anyway, and an SDK that tries it only waits, then falls back
             # to us-east-1. Credentials come from Pod Identity/IRSA, never IMDS.

@@ -117,6 +117,34 @@ def check_metadata(ctx: DoctorContext) -> str:
     return f"Bottlerocket {published.bottlerocket_version or '?'}, images: {images or 'none listed'}"
 
 
+def check_cuda(ctx: DoctorContext) -> str:
+    """The pipeline's CUDA gate, again, for the published build: its recorded requirement against the
+    NVIDIA driver the version table gives for its Bottlerocket release (a table refresh may change it)."""
+    import json
+
+    from lambdas.snapshot_pipeline import versions
+    from lambdas.snapshot_pipeline.image_config import parse_version
+
+    ctx.published()
+    try:
+        metadata = json.loads(ctx.ssm.get_parameter(Name=names.metadata_parameter_name(ctx.parameter))["Parameter"]["Value"])
+    except (ClientError, ValueError):
+        raise _Skip("no readable metadata (see the check above)") from None
+    verdicts = metadata.get("cuda")
+    if not verdicts:
+        raise _Warn("the published build predates the CUDA gate: rebuild (make create-snapshot) to have it checked")
+    bottlerocket, kubernetes = metadata.get("bottlerocketVersion", "?"), metadata.get("kubernetesVersion", "?")
+    driver = versions.nvidia_driver(bottlerocket, kubernetes)
+    variant = f"aws-k8s-{kubernetes}-nvidia (Bottlerocket {bottlerocket})"
+    required = sorted({v["required"] for v in verdicts if v.get("required")}, key=parse_version)
+    if driver is None or not required:
+        raise _Warn(f"{variant}: driver or image requirement unknown (recorded: {verdicts}); not checked")
+    if parse_version(required[-1]) > parse_version(driver.max_cuda):
+        raise _Fail(f"the image needs CUDA {required[-1]} but {variant} ships driver {driver.branch} (CUDA up to {driver.max_cuda})",
+                    "roll back (make rollback) and publish an image built for that driver")
+    return f"image needs CUDA {required[-1]}; {variant} driver {driver.branch} runs up to {driver.max_cuda}"
+
+
 def check_snapshot(ctx: DoctorContext) -> str:
     snapshot_id = ctx.published()
     try:
@@ -242,6 +270,7 @@ CHECKS: list[tuple[str, Callable[[DoctorContext], str]]] = [
     ("snapshot parameter is set", check_parameter),
     ("metadata matches the snapshot ID", check_metadata),
     ("snapshot exists and is completed", check_snapshot),
+    ("GPU driver runs the image's CUDA", check_cuda),
     ("generated EC2NodeClass uses it", check_manifests),
     ("cluster's EC2NodeClass uses it", check_applied_nodeclass),
     ("GPU nodes restored from it", check_gpu_nodes),

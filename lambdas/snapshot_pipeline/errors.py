@@ -16,6 +16,10 @@ class InputValidationError(PipelineError):
     """The execution input or the stack config is unusable. Raised by the first state; nothing is launched."""
 
 
+class CudaDriverIncompatible(InputValidationError):
+    """The vLLM image needs a newer CUDA than the NVIDIA driver of the pinned Bottlerocket variant runs (first state)."""
+
+
 class AwsThrottled(PipelineError):
     """An AWS API throttled the call (retried by the state machine with backoff and jitter)."""
 

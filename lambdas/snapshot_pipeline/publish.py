@@ -21,6 +21,8 @@ def metadata_document(*, plan: dict[str, Any], snapshot: dict[str, Any], executi
         "kubernetesVersion": plan["kubernetesVersion"],
         "images": [{"reference": i["reference"], "digest": i["digest"], "pinned": i["pinned"]} for i in plan["images"]],
         "platforms": plan["platforms"],
+        # the first state's CUDA verdicts, short (the parameter holds 4 KB): doctor shows them
+        "cuda": [{k: v.get(k) for k in ("status", "required", "driver", "driverCuda")} for v in plan.get("cuda", [])],
         "executionArn": execution_arn,
         "createdAt": snapshot["createdAt"],
     }

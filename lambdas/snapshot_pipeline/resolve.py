@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import images, names
+from . import cuda_gate, image_config, images, names
 from .aws_errors import error_code, translate
 from .defaults import PipelineDefaults
 from .errors import InputValidationError
@@ -38,6 +38,7 @@ def resolve_input(
     account: str,
     region: str,
     probe: images.AnonymousProbe,
+    fetch: image_config.Fetch,
 ) -> dict[str, Any]:
     """Return the execution's working state {"plan": ..., "execution": ...} or raise InputValidationError."""
     raw = event.get("input")
@@ -71,6 +72,9 @@ def resolve_input(
         raise InputValidationError(f"input.images: {references!r} name the same image twice ({sorted(pinned)}); list each image once")
 
     ami_id, bottlerocket_version = _bottlerocket(ssm, kubernetes_version)
+    # Before anything is launched: would the GPU nodes' NVIDIA driver start the vLLM image at all?
+    cuda = _cuda_gate(resolved, platforms, defaults, ecr=ecr, account=account, region=region, fetch=fetch,
+                      bottlerocket_version=bottlerocket_version, kubernetes_version=kubernetes_version)
     plan = {
         "images": resolved,
         "platforms": platforms,
@@ -84,6 +88,7 @@ def resolve_input(
         "maxPolls": defaults.maxPolls,
         "commandMaxPolls": defaults.command_max_polls,
         "gateMaxPolls": defaults.gate_max_polls,
+        "cuda": cuda,
     }
     plan["buildKey"] = build_key(plan)
     execution = {k: event.get(k) for k in ("executionArn", "stateMachineArn", "startTime")}
@@ -143,6 +148,24 @@ def _references(user_input: dict[str, Any], defaults: PipelineDefaults, *, accou
     vllm = f"{images.private_ecr_registry(account, region)}/{repository}:{tag}" + (f"@{digest}" if digest else "")
     field = "input.imageDigest" if digest else "input.imageTag"
     return [(field, vllm)] + [(f"config.extraImages[{i}]", ref) for i, ref in enumerate(defaults.extraImages)]
+
+
+def _cuda_gate(resolved: list[dict[str, Any]], platforms: list[str], defaults: PipelineDefaults, *, ecr: Any, account: str,
+               region: str, fetch: image_config.Fetch, bottlerocket_version: str, kubernetes_version: str) -> list[dict[str, Any]]:
+    """The CUDA verdict of each vLLM image (this account's ECR repository ``vllmRepository``) per platform;
+    raises CudaDriverIncompatible for an image the nodes' driver cannot run."""
+    verdicts = []
+    for image in resolved:
+        ref = images.parse(image["reference"], "image")
+        if ref.repository != defaults.vllmRepository or ref.ecr_account_region != (account, region):
+            continue
+        for platform in platforms:
+            env = image_config.image_env(ecr, repository=ref.repository, digest=image["digest"], arch=platform,
+                                         field=f"image {image['pinned']}", fetch=fetch)
+            verdict = cuda_gate.check(image_config.cuda_requirement(env), bottlerocket_version=bottlerocket_version,
+                                      kubernetes_version=kubernetes_version, image=f"{image['pinned']} (linux/{platform})", arch=platform)
+            verdicts.append(cuda_gate.enforce(verdict).to_dict())
+    return verdicts
 
 
 def _bottlerocket(ssm: Any, kubernetes_version: str) -> tuple[str, str]:

@@ -7,7 +7,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk.lambda_layer_kubectl_v33 import KubectlV33Layer
+from aws_cdk.lambda_layer_kubectl_v36 import KubectlV36Layer
 from constructs import Construct
 
 from coldstart.config import AppConfig
@@ -42,7 +42,7 @@ class EksCluster(Construct):
             ],
             # The kubectl/Helm handler runs in the private subnets and uses the private endpoint, so
             # narrowing clusterEndpointCidrs to operator ranges never locks CloudFormation out.
-            kubectl_provider_options=eks.KubectlProviderOptions(kubectl_layer=KubectlV33Layer(self, "KubectlLayer"),
+            kubectl_provider_options=eks.KubectlProviderOptions(kubectl_layer=KubectlV36Layer(self, "KubectlLayer"),
                                                                 private_subnets=vpc.private_subnets),
         )
         if "0.0.0.0/0" in config.clusterEndpointCidrs:

@@ -158,7 +158,8 @@ class PipelineFunctions(Construct):
         params = [a.parameter, a.metadata_parameter]
 
         self._allow("resolve_input", ["ssm:GetParameter"], [a.bottlerocket_parameters])
-        self._allow("resolve_input", ["ecr:DescribeImages"], [a.repositories])
+        # the CUDA gate reads the vLLM image's manifest and config blob (pre-signed URL) by digest; no registry credential
+        self._allow("resolve_input", ["ecr:DescribeImages", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], [a.repositories])
 
         self._allow("gate", ["states:ListExecutions"], [a.state_machine])
         # Reads a newer execution's input: only a newer ECR push supersedes an ECR-triggered run.

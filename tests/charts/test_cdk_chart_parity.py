@@ -12,7 +12,7 @@ import pytest
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
-from aws_cdk.lambda_layer_kubectl_v33 import KubectlV33Layer
+from aws_cdk.lambda_layer_kubectl_v36 import KubectlV36Layer
 from chart_helpers import ACCOUNT, BUCKET, NODE_ROLE, REGION, published_fixture
 
 from coldstart.config import load_default_config
@@ -52,7 +52,7 @@ def cdk_manifests():
     app = cdk.App()
     stack = cdk.Stack(app, "ChartParity")
     cluster = eks.Cluster(stack, "Cluster", version=eks.KubernetesVersion.V1_33,
-                          kubectl_provider_options=eks.KubectlProviderOptions(kubectl_layer=KubectlV33Layer(stack, "Kubectl")))
+                          kubectl_provider_options=eks.KubectlProviderOptions(kubectl_layer=KubectlV36Layer(stack, "Kubectl")))
     node_role = iam.Role(stack, "NodeRole", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"))
     role_ref = stack.get_logical_id(node_role.node.default_child)
     variants = {

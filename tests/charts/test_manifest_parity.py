@@ -123,7 +123,7 @@ def test_volume_initialization_rate_comes_from_config_with_the_snapshot() -> Non
 
 
 def test_ami_alias_pins_the_snapshots_bottlerocket_version_else_the_fallback(published_manifests) -> None:
-    assert find(published_manifests[0], "EC2NodeClass")["spec"]["amiSelectorTerms"] == [{"alias": "bottlerocket@v1.50.0"}]
+    assert find(published_manifests[0], "EC2NodeClass")["spec"]["amiSelectorTerms"] == [{"alias": "bottlerocket@v1.66.0"}]
     pinned, built = synth(replace(CFG, bottlerocketFallbackVersion="1.49.2"), published_fixture(bottlerocket_version=None))
     assert find(pinned, "EC2NodeClass")["spec"]["amiSelectorTerms"] == [{"alias": "bottlerocket@v1.49.2"}]
     assert any("Bottlerocket version snapshot" in n for n in built.notices)
@@ -181,9 +181,9 @@ def test_image_is_pinned_by_digest_from_the_metadata(published_manifests) -> Non
 
 def test_image_falls_back_to_private_ecr_then_docker_hub() -> None:
     manifests, _ = synth(CFG, None)
-    assert vllm_container(manifests)["image"] == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/vllm/vllm-openai:v0.11.0"
+    assert vllm_container(manifests)["image"] == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/vllm/vllm-openai:v0.34.0"
     manifests, built = synth(CFG, None, account=None)
-    assert vllm_container(manifests)["image"] == "docker.io/vllm/vllm-openai:v0.11.0"
+    assert vllm_container(manifests)["image"] == "docker.io/vllm/vllm-openai:v0.34.0"
     assert any(n.startswith("WARNING: account/region unknown") for n in built.notices)
 
 

@@ -42,9 +42,9 @@ def test_published_snapshot_with_its_metadata(ssm) -> None:
     snap = read_published(ssm, PARAM)
     assert snap is not None
     assert snap.snapshot_id == SNAPSHOT_ID and snap.source == PARAM
-    assert snap.bottlerocket_version == "1.50.0" and snap.kubernetes_version == "1.33"
+    assert snap.bottlerocket_version == "1.50.0" and snap.kubernetes_version == METADATA["kubernetesVersion"] == "1.36"
     assert snap.images[0].pinned == METADATA["images"][0]["pinned"]
-    assert snap.images[0].repository_and_tag == "vllm/vllm-openai:v0.11.0"
+    assert snap.images[0].repository_and_tag == "vllm/vllm-openai:v0.34.0"
     assert snap.platforms == ("amd64",) and snap.volume_size_gib == 80
     assert snap.metadata_source == f"{META} (version 1)" and snap.notes == ()
 

@@ -64,7 +64,7 @@ def test_published_snapshot_and_stack_outputs_end_up_in_the_manifests(aws, tmp_p
     assert main(["--outdir", str(tmp_path)], session=aws) == 0
     nodes, vllm = load(tmp_path, "gpu-nodes"), load(tmp_path, "vllm")
     assert data_volume(nodes)["snapshotID"] == SNAPSHOT_ID
-    assert nodes["EC2NodeClass"]["spec"]["amiSelectorTerms"] == [{"alias": "bottlerocket@v1.50.0"}]
+    assert nodes["EC2NodeClass"]["spec"]["amiSelectorTerms"] == [{"alias": "bottlerocket@v1.66.0"}]
     assert nodes["EC2NodeClass"]["spec"]["role"] == "VllmColdstartCluster-KarpenterNodeRole-ABC"
     container = vllm["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     assert container["args"][0] == "s3://vllmcoldstartstorage-modelbucket-123/models/mistral-7b-instruct-v0.2-awq/"

@@ -86,7 +86,10 @@ def create_stack_with_outputs(stack_name: str, outputs: dict[str, str]) -> None:
 # --- pipeline snapshots and parameters ---------------------------------------------------------
 
 
-def pipeline_snapshot(image: str = "111122223333.dkr.ecr.us-west-2.amazonaws.com/vllm/vllm-openai:v0.11.0", version: str = "1.50.0") -> str:
+COMPATIBLE_CUDA = [{"status": "compatible", "required": "13.0", "driver": "R580", "driverCuda": "13.0"}]
+
+
+def pipeline_snapshot(image: str = "111122223333.dkr.ecr.us-west-2.amazonaws.com/vllm/vllm-openai:v0.34.0", version: str = "1.66.0") -> str:
     ec2 = boto3.client("ec2", region_name=REGION)
     volume = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=80, VolumeType="gp3")["VolumeId"]
     tags = [
@@ -94,29 +97,30 @@ def pipeline_snapshot(image: str = "111122223333.dkr.ecr.us-west-2.amazonaws.com
         {"Key": names.TAG_ROLE, "Value": names.ROLE_SNAPSHOT},
         {"Key": names.TAG_IMAGES, "Value": image},
         {"Key": names.TAG_BOTTLEROCKET_VERSION, "Value": version},
-        {"Key": names.TAG_KUBERNETES_VERSION, "Value": "1.33"},
+        {"Key": names.TAG_KUBERNETES_VERSION, "Value": "1.36"},
     ]
     return ec2.create_snapshot(VolumeId=volume, TagSpecifications=[{"ResourceType": "snapshot", "Tags": tags}])["SnapshotId"]
 
 
-def metadata_for(snapshot_id: str, version: str = "1.50.0") -> dict[str, Any]:
+def metadata_for(snapshot_id: str, version: str = "1.66.0", cuda: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "snapshotId": snapshot_id,
         "bottlerocketVersion": version,
-        "kubernetesVersion": "1.33",
-        "images": [{"reference": "111122223333.dkr.ecr.us-west-2.amazonaws.com/vllm/vllm-openai:v0.11.0",
+        "kubernetesVersion": "1.36",
+        "images": [{"reference": "111122223333.dkr.ecr.us-west-2.amazonaws.com/vllm/vllm-openai:v0.34.0",
                     "digest": "sha256:" + "a" * 64,
                     "pinned": "111122223333.dkr.ecr.us-west-2.amazonaws.com/vllm/vllm-openai@sha256:" + "a" * 64}],
         "platforms": ["amd64"],
+        "cuda": COMPATIBLE_CUDA if cuda is None else cuda,
         "executionArn": f"arn:aws:states:{REGION}:123456789012:execution:pipeline:{snapshot_id}",
         "createdAt": "2026-01-01T00:00:00Z",
     }
 
 
-def publish(snapshot_id: str, parameter: str = PARAM, version: str = "1.50.0") -> None:
+def publish(snapshot_id: str, parameter: str = PARAM, version: str = "1.66.0", cuda: list[dict[str, Any]] | None = None) -> None:
     """What the pipeline's publish step does: metadata, then the ID."""
     ssm = boto3.client("ssm", region_name=REGION)
-    ssm.put_parameter(Name=names.metadata_parameter_name(parameter), Value=json.dumps(metadata_for(snapshot_id, version)),
+    ssm.put_parameter(Name=names.metadata_parameter_name(parameter), Value=json.dumps(metadata_for(snapshot_id, version, cuda)),
                       Type="String", Overwrite=True)
     ssm.put_parameter(Name=parameter, Value=snapshot_id, Type="String", Overwrite=True)
 

@@ -52,9 +52,23 @@ def test_healthy_setup_passes_and_skips_cluster_checks_without_kubectl(aws, cli,
 
     assert result.exit_code == 0, result.output
     marks = statuses(result.stdout)
-    assert [marks[name] for name, _ in doctor_ops.CHECKS[:4]] == ["PASS"] * 4
-    assert [marks[name] for name, _ in doctor_ops.CHECKS[4:]] == ["SKIP"] * 4
+    assert [marks[name] for name, _ in doctor_ops.CHECKS[:5]] == ["PASS"] * 5
+    assert [marks[name] for name, _ in doctor_ops.CHECKS[5:]] == ["SKIP"] * 4
     assert "no kubeconfig" in result.stdout
+
+
+@pytest.mark.parametrize(("cuda", "version", "mark", "fragment"), [
+    ([{"status": "compatible", "required": "13.1", "driver": "R580", "driverCuda": "13.0"}], "1.66.0", "FAIL",
+     "needs CUDA 13.1 but aws-k8s-1.36-nvidia (Bottlerocket 1.66.0) ships driver R580"),
+    ([], "1.66.0", "WARN", "predates the CUDA gate"),
+    (None, "1.52.0", "WARN", "driver or image requirement unknown"),
+])
+def test_doctor_rechecks_the_published_builds_cuda_against_the_table(aws, cli, tmp_path, cuda, version, mark, fragment):
+    snap = pipeline_snapshot()
+    publish(snap, version=version, cuda=cuda)
+    result = cli("doctor", "--manifests-dir", str(write_manifests(tmp_path / "dist", snap)))
+    assert statuses(result.stdout)["GPU driver runs the image's CUDA"] == mark, result.stdout
+    assert fragment in result.stdout
 
 
 def test_stale_manifests_fail_with_the_fix(aws, cli, tmp_path):

@@ -109,7 +109,7 @@ def test_rollback_rebuilds_metadata_from_tags_when_history_lost_it(aws, cli):
 
     meta = metadata()
     assert meta["snapshotId"] == old and meta["bottlerocketVersion"] == "1.48.0"
-    assert meta["images"][0]["reference"].endswith("vllm/vllm-openai:v0.11.0")
+    assert meta["images"][0]["reference"].endswith("vllm/vllm-openai:v0.34.0")
 
 
 def test_rollback_moves_fast_snapshot_restore_to_the_restored_snapshot(aws, cli, monkeypatch):

@@ -23,6 +23,10 @@ ACCOUNT = emulator.ACCOUNT
 PREVIOUS_SNAPSHOT = "snap-0123456789abcdef0"
 
 # Small intervals so waits take seconds; the definition is otherwise the deployed one.
+DEFAULTS = load_default_config()
+VLLM_TAG, K8S_VERSION = DEFAULTS.vllmImageTag, DEFAULTS.kubernetesVersion  # what the default config builds
+BOTTLEROCKET = emulator.DEFAULT_BOTTLEROCKET_VERSION  # what the seeded public parameters announce
+
 TEST_CONFIG_OVERRIDES: dict[str, Any] = {"pollIntervalSeconds": 1, "maxPolls": 3, "triggerDebounceSeconds": 0, "pullTimeoutSeconds": 60}
 
 
@@ -71,7 +75,9 @@ class World:
     def start_back_to_back(self, pipeline: emulator.LocalPipeline, execution_input: Any) -> tuple[str, str]:
         """Start two executions with the same input, the second strictly newer, ordered rather than raced:
         every gate's look at the running executions waits until BOTH have started, so the older run's
-        gate always sees the newer one however slow the machine (no debounce timer involved)."""
+        gate always sees the newer one however slow the machine (no debounce timer involved). Which gate
+        runs first is still open (handlers run one at a time), so inputs must make the newer run wait for
+        the older (nothing published yet, or ``force``) rather than end on its own."""
         both_started = threading.Event()
 
         def hold_gate(key: str, kwargs: dict[str, Any]) -> None:
@@ -116,9 +122,9 @@ def world() -> Iterator[World]:
         faults = emulator.Faults()
         gaps = emulator.AwsGaps(region=REGION, faults=faults)
         with gaps.installed():
-            emulator.seed_bottlerocket(REGION, "1.33")
+            emulator.seed_bottlerocket(REGION, K8S_VERSION)
             ecr = boto3.client("ecr", region_name=REGION)
-            digest = emulator.seed_ecr_image(ecr, "vllm/vllm-openai", "v0.11.0")
+            digest = emulator.seed_ecr_image(ecr, DEFAULTS.vllmRepository, VLLM_TAG)
             yield World(gaps=gaps, faults=faults, digest=digest, ec2=boto3.client("ec2", region_name=REGION),
                         ssm=boto3.client("ssm", region_name=REGION), ecr=ecr)
 

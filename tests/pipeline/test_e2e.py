@@ -12,7 +12,7 @@ import pytest
 from lambdas.snapshot_pipeline import errors, names, tags
 from stacks.pipeline.state_machine import RETRY_POLICY
 
-from .conftest import PREVIOUS_SNAPSHOT
+from .conftest import BOTTLEROCKET, K8S_VERSION, PREVIOUS_SNAPSHOT, VLLM_TAG
 
 pytestmark = [pytest.mark.e2e, pytest.mark.synth]
 
@@ -37,7 +37,7 @@ def test_happy_path_publishes_metadata_then_the_id_and_leaves_no_builder(world: 
     metadata = json.loads(world.parameter(METADATA))
     assert metadata["snapshotId"] == snapshot_id
     assert metadata["images"][0]["digest"] == world.digest and metadata["images"][0]["pinned"].endswith(f"@{world.digest}")
-    assert (metadata["bottlerocketVersion"], metadata["kubernetesVersion"], metadata["platforms"]) == ("1.50.0", "1.33", ["amd64"])
+    assert (metadata["bottlerocketVersion"], metadata["kubernetesVersion"], metadata["platforms"]) == (BOTTLEROCKET, K8S_VERSION, ["amd64"])
     assert metadata["executionArn"] == result.arn
     (snap,) = world.snapshots()
     snap_tags = tags.as_dict(snap["Tags"])
@@ -61,7 +61,7 @@ def test_happy_path_publishes_metadata_then_the_id_and_leaves_no_builder(world: 
 
 def test_ecr_push_input_builds_the_pushed_digest(world: Any, pipeline_template: dict) -> None:
     pipeline = world.deploy(pipeline_template)
-    result = pipeline.run({"trigger": "ecr", "repositoryName": "vllm/vllm-openai", "imageTag": "v0.11.0", "imageDigest": world.digest})
+    result = pipeline.run({"trigger": "ecr", "repositoryName": "vllm/vllm-openai", "imageTag": VLLM_TAG, "imageDigest": world.digest})
     assert result.status == "SUCCEEDED", result.cause
     assert json.loads(world.parameter(METADATA))["images"][0]["digest"] == world.digest
 
@@ -174,7 +174,7 @@ def test_a_repeated_trigger_for_the_published_build_launches_nothing(world: Any,
     first = pipeline.run({})
     assert first.status == "SUCCEEDED", first.cause
     launches = len(world.gaps.calls_to("ec2.run_instances"))
-    again = pipeline.run({"trigger": "ecr", "repositoryName": "vllm/vllm-openai", "imageTag": "v0.11.0", "imageDigest": world.digest})
+    again = pipeline.run({"trigger": "ecr", "repositoryName": "vllm/vllm-openai", "imageTag": VLLM_TAG, "imageDigest": world.digest})
     assert again.status == "SUCCEEDED"
     assert "AlreadyPublished" in pipeline.states_entered(again.arn)
     assert len(world.gaps.calls_to("ec2.run_instances")) == launches
@@ -200,7 +200,7 @@ def test_a_burst_of_pushes_builds_once(world: Any, pipeline_template: dict) -> N
     # Given two pushes of the same tag back to back (the second is newer); the older run's gate looks
     # only once the newer has started (ordered by the test, not by racing the debounce timer)
     pipeline = world.deploy(pipeline_template)
-    push = {"trigger": "ecr", "repositoryName": "vllm/vllm-openai", "imageTag": "v0.11.0", "imageDigest": world.digest}
+    push = {"trigger": "ecr", "repositoryName": "vllm/vllm-openai", "imageTag": VLLM_TAG, "imageDigest": world.digest}
     older, newer = world.start_back_to_back(pipeline, push)
     older_result, newer_result = pipeline.wait(older), pipeline.wait(newer)
     # Then the older run yields, the newer one builds, and only one builder was launched
@@ -252,8 +252,8 @@ def test_rehearsal_runs_against_a_threaded_moto_server(pipeline_template: dict, 
         monkeypatch.setitem(default_user_config["stepfunctions"], "execute_state_machine", False)
         emulator.enable_state_machine_execution()
         with emulator.in_process_lambdas(), emulator.AwsGaps(endpoint_url=url).installed():
-            emulator.seed_bottlerocket(endpoint_url=url)
-            emulator.seed_ecr_image(boto3.client("ecr", region_name="us-west-2", endpoint_url=url), "vllm/vllm-openai", "v0.11.0")
+            emulator.seed_bottlerocket(kubernetes_version=K8S_VERSION, endpoint_url=url)
+            emulator.seed_ecr_image(boto3.client("ecr", region_name="us-west-2", endpoint_url=url), "vllm/vllm-openai", VLLM_TAG)
             pipeline = emulator.LocalPipeline(pipeline_template, endpoint_url=url).deploy()
             result = pipeline.run({})
         assert result.status == "SUCCEEDED", result.cause

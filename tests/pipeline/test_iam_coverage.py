@@ -22,14 +22,14 @@ import pytest
 from coldstart import emulator
 from lambdas.snapshot_pipeline import names
 
-from .conftest import ACCOUNT, REGION
+from .conftest import ACCOUNT, REGION, VLLM_TAG
 
 pytestmark = [pytest.mark.e2e, pytest.mark.synth]
 
 # boto3 service name -> IAM service prefix (explicit: an unknown service fails loudly instead of guessing)
 IAM_PREFIX = {"ec2": "ec2", "ssm": "ssm", "ecr": "ecr", "stepfunctions": "states"}
 METADATA = names.metadata_parameter_name(names.DEFAULT_SNAPSHOT_PARAMETER)
-PUSH = {"trigger": "ecr", "repositoryName": "vllm/vllm-openai", "imageTag": "v0.11.0"}
+PUSH = {"trigger": "ecr", "repositoryName": "vllm/vllm-openai", "imageTag": VLLM_TAG}
 
 
 # --- reading the template ---------------------------------------------------------------------------------------
@@ -159,8 +159,9 @@ def test_every_call_on_the_success_paths_is_granted_to_the_calling_function(worl
     assert first.status == "SUCCEEDED", first.cause
     second = pipeline.run({"force": True})  # publish over a previous ID: FSR disable, retention with a rollback target
     assert second.status == "SUCCEEDED", second.cause
-    push = {**PUSH, "imageDigest": world.digest}
-    # the gate reads the newer run's input (ordered: the older run's gate looks once the newer has started)
+    # force: the newer run cannot end "already published" before the older one looks, so the outcome does
+    # not depend on which gate runs first (the older's gate looks only once the newer has started)
+    push = {**PUSH, "imageDigest": world.digest, "force": True}
     older, newer = world.start_back_to_back(pipeline, push)
     assert "Superseded" in pipeline.states_entered(pipeline.wait(older).arn)
     assert pipeline.wait(newer).status == "SUCCEEDED"

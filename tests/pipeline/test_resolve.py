@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
+from coldstart import emulator
 from lambdas.snapshot_pipeline import registry_probe
 from lambdas.snapshot_pipeline.errors import InputValidationError
 from lambdas.snapshot_pipeline.resolve import resolve_input
 
-from .conftest import ACCOUNT, REGION
+from .conftest import ACCOUNT, BOTTLEROCKET, K8S_VERSION, REGION, VLLM_TAG
 
 DIGEST = "sha256:" + "a" * 64
 VLLM = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/vllm/vllm-openai"
@@ -19,30 +20,30 @@ VLLM = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/vllm/vllm-openai"
 def resolve(world: Any, defaults: Any, user_input: Any, probe: Any = None) -> dict[str, Any]:
     event = {"input": user_input, "executionArn": "arn:aws:states:us-west-2:123456789012:execution:sm:run",
              "stateMachineArn": "arn:aws:states:us-west-2:123456789012:stateMachine:sm", "startTime": "2026-01-01T00:00:00Z"}
-    return resolve_input(event, defaults, ecr=world.ecr, ssm=world.ssm, account=ACCOUNT, region=REGION,
-                         probe=probe or world.gaps.anonymous_probe)
+    return resolve_input(event, defaults, ecr=world.gaps.client("ecr"), ssm=world.ssm, account=ACCOUNT, region=REGION,
+                         probe=probe or world.gaps.anonymous_probe, fetch=emulator.fetch_layer)
 
 
 def test_empty_input_uses_config_defaults_and_resolves_the_tag_to_its_digest(world: Any, defaults: Any) -> None:
     plan = resolve(world, defaults, {})["plan"]
-    assert plan["images"] == [{"reference": f"{VLLM}:v0.11.0", "digest": world.digest, "pinned": f"{VLLM}@{world.digest}",
+    assert plan["images"] == [{"reference": f"{VLLM}:{VLLM_TAG}", "digest": world.digest, "pinned": f"{VLLM}@{world.digest}",
                                "kind": "ecr-private"}]
     assert plan["platforms"] == list(defaults.imagePlatforms)
     assert plan["kubernetesVersion"] == defaults.kubernetesVersion
-    assert plan["bottlerocketVersion"] == "1.50.0"  # the parameter's build suffix is dropped
+    assert plan["bottlerocketVersion"] == BOTTLEROCKET  # the parameter's build suffix is dropped
     assert plan["amiId"].startswith("ami-")
     assert plan["trigger"] == "manual" and plan["debounceSeconds"] == 0
 
 
 def test_ecr_push_event_builds_the_pushed_digest_and_is_debounced(world: Any, defaults: Any) -> None:
-    pushed = {"trigger": "ecr", "repositoryName": "vllm/vllm-openai", "imageTag": "v0.11.0", "imageDigest": world.digest}
+    pushed = {"trigger": "ecr", "repositoryName": "vllm/vllm-openai", "imageTag": VLLM_TAG, "imageDigest": world.digest}
     plan = resolve(world, defaults, pushed)["plan"]
     assert plan["images"][0]["pinned"] == f"{VLLM}@{world.digest}"
     assert plan["debounceSeconds"] == defaults.triggerDebounceSeconds
 
 
 def test_input_overrides_images_platforms_and_version(world: Any, defaults: Any) -> None:
-    plan = resolve(world, defaults, {"images": [f"public.ecr.aws/org/tool@{DIGEST}", f"{VLLM}:v0.11.0"],
+    plan = resolve(world, defaults, {"images": [f"public.ecr.aws/org/tool@{DIGEST}", f"{VLLM}:{VLLM_TAG}"],
                                      "platforms": ["amd64", "arm64"], "force": True})["plan"]
     assert [i["kind"] for i in plan["images"]] == ["ecr-public", "ecr-private"]
     assert plan["platforms"] == ["amd64", "arm64"] and plan["force"] is True
@@ -65,7 +66,7 @@ def test_input_overrides_images_platforms_and_version(world: Any, defaults: Any)
         ({"force": "yes"}, ["input.force", "'yes'", "true or false"]),
         ({"imageDigest": "sha256:short"}, ["input.imageDigest", "sha256:short"]),
         ({"repositoryName": "someone/else", "imageDigest": DIGEST}, ["input.repositoryName", "vllm/vllm-openai"]),
-        ({"images": [f"{VLLM}:v0.11.0"], "imageDigest": DIGEST}, ["either images or imageDigest"]),
+        ({"images": [f"{VLLM}:{VLLM_TAG}"], "imageDigest": DIGEST}, ["either images or imageDigest"]),
         ("[]", ["input: expected a JSON object"]),
     ],
 )
@@ -85,10 +86,8 @@ def test_an_anonymously_pullable_image_outside_ecr_is_accepted(world: Any, defau
 
 
 def test_build_key_changes_with_bottlerocket_version_so_schedules_pick_up_releases(world: Any, defaults: Any) -> None:
-    from coldstart import emulator
-
     before = resolve(world, defaults, {})["plan"]["buildKey"]
-    emulator.seed_bottlerocket(REGION, "1.33", "1.51.0")
+    emulator.seed_bottlerocket(REGION, K8S_VERSION, "1.67.0")
     assert resolve(world, defaults, {})["plan"]["buildKey"] != before
 
 

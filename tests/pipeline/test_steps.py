@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from coldstart import emulator
 from lambdas.snapshot_pipeline import builder, cleanup, fsr, gate, names, publish, pull, pull_script, retention, snapshot, tags
 from lambdas.snapshot_pipeline.errors import (
     ImageVerificationFailed,
@@ -20,14 +21,15 @@ from lambdas.snapshot_pipeline.errors import (
 from lambdas.snapshot_pipeline.handlers import janitor
 from lambdas.snapshot_pipeline.resolve import resolve_input
 
-from .conftest import ACCOUNT, REGION, FakeContext
+from .conftest import ACCOUNT, BOTTLEROCKET, K8S_VERSION, REGION, VLLM_TAG, FakeContext
 
 EXECUTION = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:VllmColdstartPipeline-snapshot:run-1"
 
 
 def plan_for(world: Any, defaults: Any, user_input: dict | None = None) -> dict[str, Any]:
     event = {"input": user_input or {}, "executionArn": EXECUTION, "stateMachineArn": "arn:sm", "startTime": "2026-01-01T00:00:00Z"}
-    return resolve_input(event, defaults, ecr=world.ecr, ssm=world.ssm, account=ACCOUNT, region=REGION, probe=world.gaps.anonymous_probe)["plan"]
+    return resolve_input(event, defaults, ecr=world.gaps.client("ecr"), ssm=world.ssm, account=ACCOUNT, region=REGION, probe=world.gaps.anonymous_probe,
+                         fetch=emulator.fetch_layer)["plan"]
 
 
 def network(world: Any) -> dict[str, Any]:
@@ -218,8 +220,8 @@ def test_snapshot_of_the_data_volume_carries_images_digests_and_versions(world: 
     snap_tags = tags.as_dict(snap["Tags"])
     assert snap_tags[names.TAG_IMAGES] == plan["images"][0]["reference"]
     assert snap_tags[names.TAG_DIGESTS] == world.digest
-    assert snap_tags[names.TAG_BOTTLEROCKET_VERSION] == "1.50.0"
-    assert snap_tags[names.TAG_KUBERNETES_VERSION] == "1.33"
+    assert snap_tags[names.TAG_BOTTLEROCKET_VERSION] == BOTTLEROCKET
+    assert snap_tags[names.TAG_KUBERNETES_VERSION] == K8S_VERSION
     assert snap_tags[names.TAG_EXECUTION] == EXECUTION and snap_tags[names.TAG_ROLE] == names.ROLE_SNAPSHOT
     assert snap_tags[names.TAG_CREATED_AT] == result["createdAt"]
     world.faults.snapshot_state = ["error"]
@@ -348,7 +350,7 @@ class FakeRuns:
 
 
 def test_gate_supersedes_an_ecr_run_only_by_a_newer_push_of_the_same_repository(world: Any, defaults: Any) -> None:
-    push = {"trigger": "ecr", "repositoryName": defaults.vllmRepository, "imageTag": "v0.11.0", "imageDigest": world.digest}
+    push = {"trigger": "ecr", "repositoryName": defaults.vllmRepository, "imageTag": VLLM_TAG, "imageDigest": world.digest}
     plan = plan_for(world, defaults, push)
     me = {"executionArn": EXECUTION, "stateMachineArn": "arn:sm", "startTime": "2026-01-01T00:00:00+00:00"}
     newer_arn = EXECUTION + "-newer"

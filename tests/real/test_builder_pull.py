@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 
+from coldstart import emulator
 from lambdas.snapshot_pipeline import errors, names, pull, pull_script
-from tests.pipeline.conftest import PREVIOUS_SNAPSHOT
+from tests.pipeline.conftest import PREVIOUS_SNAPSHOT, VLLM_TAG
 from tests.real import host_model, oci_image
 from tests.real.conftest import CONTAINERD_DIR, require_binary, require_root
 
-REPO, TAG = "vllm/vllm-openai", "v0.11.0"  # the repository and tag the pipeline's default config builds
+REPO, TAG = "vllm/vllm-openai", VLLM_TAG  # the repository and tag the pipeline's default config builds
 HELPER = "coldstart/helper"
 PLATFORMS = ["amd64", "arm64"]
 
@@ -109,10 +110,12 @@ def test_the_host_has_no_shell_so_a_script_handed_to_sheltie_fails(tmp_path: Pat
 
 
 FAULTS = [
-    # (id, scenario, pushed platforms, named error, cause fragment); "image-missing" pushes no vllm image at all
-    ("platform-missing", host_model.Scenario(), ("amd64",), errors.ImageVerificationFailed, "platform linux/arm64 missing"),
+    # (id, scenario, platforms built, named error, cause fragment); "not-pushed": ECR has it, the registry does not
+    # the first state already reads the index from ECR: no launch at all (the builder's verify would also refuse it,
+    # see test_a_platform_missing_from_the_index_is_pulled_without_error_and_refused_by_verify)
+    ("platform-missing", host_model.Scenario(), ("amd64",), errors.InputValidationError, "no linux/arm64 image in its index"),
     ("layer-deleted", host_model.Scenario(delete_layer="arm64"), ("amd64", "arm64"), errors.ImageNotFound, "not found"),
-    ("image-missing", host_model.Scenario(), (), errors.ImageNotFound, "not found"),
+    ("image-missing", host_model.Scenario(), ("amd64", "arm64", "not-pushed"), errors.ImageNotFound, "not found"),
     ("wrong-password", host_model.Scenario(registry_password="rotated-elsewhere"), ("amd64", "arm64"), errors.RegistryAuthFailed,
      "401 Unauthorized"),
     ("registry-down", host_model.Scenario(registry_up=False), ("amd64", "arm64"), errors.RegistryUnreachable, "connection refused"),
@@ -128,14 +131,13 @@ def test_a_fault_on_the_real_host_fails_the_pipeline_with_a_named_error_and_keep
         tmp_path: Path, pipeline_template: dict[str, Any], world: Any, scenario: host_model.Scenario, pushed: tuple[str, ...],
         error: type[Exception], cause: str) -> None:
     # Given the document run on the host model with one real fault
-    run, images, built = run_on_host(tmp_path, pipeline_template, scenario, pushed=pushed or ("amd64",), admin_wait=2,
-                                     push_vllm=bool(pushed))
+    platforms = tuple(p for p in pushed if p != "not-pushed")
+    run, images, built = run_on_host(tmp_path, pipeline_template, scenario, pushed=platforms, admin_wait=2,
+                                     push_vllm="not-pushed" not in pushed)
     # When the state machine builds that very image (ECR holds the same index under its digest; moto
     # does not compute digests, so the test states it) and reads
     # the command's REAL outcome (SSM status from the script's exit code, its real stdout)
-    pushed_digest = world.ecr.put_image(repositoryName=REPO, imageManifest=built.index_json, imageTag=TAG,
-                                        imageManifestMediaType=oci_image.INDEX, imageDigest=built.index_digest)["image"]["imageId"]["imageDigest"]
-    assert pushed_digest == built.index_digest
+    assert emulator.seed_ecr_from_oci_layout(world.ecr, REPO, TAG, built.layout) == built.index_digest
     pipeline = world.deploy(pipeline_template)
     world.publish_previous()
     world.faults.command_status = ["Success" if run.returncode == 0 else "Failed"]
@@ -151,6 +153,15 @@ def test_a_fault_on_the_real_host_fails_the_pipeline_with_a_named_error_and_keep
     # and the same output read directly names the same error
     if run.returncode != 0:
         assert type(pull.failure_error(run.stdout)) is error
+
+
+def test_a_platform_missing_from_the_index_is_pulled_without_error_and_refused_by_verify(
+        tmp_path: Path, pipeline_template: dict[str, Any]) -> None:
+    """Real ctr 2.1 exits 0 when a requested platform is not in the index; the verify step must catch it."""
+    run, images, _ = run_on_host(tmp_path, pipeline_template, host_model.Scenario(), pushed=("amd64",))
+    assert run.returncode == 0, run.stdout
+    problems = pull_script.verification_problems(run.stdout, images, PLATFORMS)
+    assert problems == [f"{images[0]['pinned']}: platform linux/arm64 missing"]
 
 
 @pytest.mark.parametrize(("request_json", "error"), [
