@@ -13,6 +13,8 @@ STACK_STORAGE := VllmColdstartStorage
 STACK_CLUSTER := VllmColdstartCluster
 STACK_PIPELINE := VllmColdstartPipeline
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` (the machine and CI have 2 cores; 0 runs in one process)
+PYTEST_WORKERS ?= 2
 
 .PHONY: setup real-deps test-real demo synth manifests-offline regenerate-imports test-infra test-pipeline test-pipeline-unit test-charts test-report test-cli test lint bench clean deploy destroy bootstrap setup-infra setup-pipeline \
         setup-model-s3 create-snapshot snapshots rollback update-manifests deploy-apps doctor rehearse report
@@ -69,7 +71,7 @@ synth: setup
 ## test: the whole offline suite (unit, moto, synth + cdk-nag + cfn-lint, CRD schemas, e2e, and the
 ## real-component layer: containerd, the registry, skopeo, the kernel)
 test: setup real-deps
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 ## real-deps: Debian packages + containerd 2.1 for the real-component layer (root: apt)
 real-deps:
