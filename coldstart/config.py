@@ -302,6 +302,14 @@ SCHEMA: dict[str, Field] = {
     "readinessProbe": Field(probe_settings, "Readiness probe (GET /v1/models) timing: how fast a pod joins or leaves the Service."),
     "livenessProbe": Field(probe_settings, "Liveness probe (GET /health) timing: how long a hung engine keeps its GPU before a restart."),
     "compileCacheOnNode": Field(boolean, "Keep vLLM's torch.compile cache on the node's data volume so later pods on the node skip compilation."),
+    "compileCacheS3": Field(boolean, "Share vLLM's torch.compile cache through s3://<model bucket>/compile-cache/<image digest>/: restored before vLLM "
+                                      "starts (verified by SHA-256), published after Ready, so a brand-new node skips compilation. "
+                                      "The cache is executable code: see compileCachePublish and docs/compile-cache.md."),
+    "compileCacheMaxBytes": Field(integer(1024**2, 1024**4), "Most bytes of compile cache published under one image's prefix, and restored into one pod."),
+    "compileCachePublish": Field(choice("pods", "readonly"),
+                                 "pods: every vLLM pod publishes what S3 lacks (its role may write under compile-cache/*, so a "
+                                 "compromised pod could poison the cache); readonly: pods only restore, their role cannot write, "
+                                 "and `coldstart warm-cache` publishes with its own writer role."),
     "manifestsDeployment": Field(choice("kubectl", "cdk"),
                                  "kubectl: make update-manifests + kubectl apply/GitOps; cdk: the cluster stack applies them."),
 }
@@ -368,6 +376,9 @@ class AppConfig:
     readinessProbe: ProbeSettings
     livenessProbe: ProbeSettings
     compileCacheOnNode: bool
+    compileCacheS3: bool
+    compileCacheMaxBytes: int
+    compileCachePublish: str
     manifestsDeployment: str
 
     # --- derived values (one place, so stacks, charts and handlers agree) ---
