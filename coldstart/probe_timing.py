@@ -60,6 +60,20 @@ class ProbeTiming:
         readiness is then probed immediately)."""
         return self.period_s
 
+    def worst_detection_delay_s(self, up_after_s: float) -> float:
+        """Longest wait from the port answering, ``up_after_s`` after the container start, to the
+        startup probe that sees it (readiness is then probed at once).
+
+        Before the initial delay nothing probes: the first probe starts in [D, D + P), so a port up at
+        t < D waits up to D + P - t. After it a tick comes within one period: up to P.
+        """
+        return max(self.initial_delay_s - up_after_s, 0.0) + self.period_s
+
+    def mean_detection_delay_s(self, up_after_s: float) -> float:
+        """The same wait averaged over the ticker's phase (uniform, as the ticker starts at pod
+        admission): P/2 after the initial delay, D + P/2 - t before it."""
+        return max(self.initial_delay_s - up_after_s, 0.0) + self.period_s / 2
+
 
 def failure_threshold_for(budget_s: int, initial_delay_s: int, period_s: int) -> int:
     """The smallest failure threshold whose guaranteed window covers ``budget_s``.

@@ -11,6 +11,7 @@ from chart_helpers import ACCOUNT, BUCKET, REGION, SNAPSHOT_ID, data_volume, fin
 
 from coldstart import names
 from coldstart.config import load_default_config
+from coldstart.probe_timing import ProbeTiming
 from k8s_charts.inputs import ChartInputError
 
 CFG = load_default_config()
@@ -48,11 +49,15 @@ def test_quantization_can_still_be_forced() -> None:
     assert _arg(vllm_container(manifests)["args"], "--quantization") == "awq"
 
 
-def test_probes_match_the_seed_and_the_startup_window_covers_the_budget(published_manifests) -> None:
+def test_probes_notice_readiness_at_once_and_the_startup_window_covers_the_budget(published_manifests) -> None:
     container = vllm_container(published_manifests[0])
     startup, readiness, liveness = container["startupProbe"], container["readinessProbe"], container["livenessProbe"]
-    assert startup == {"httpGet": {"path": "/v1/models", "port": "http"}, "initialDelaySeconds": 120, "periodSeconds": 10,
-                       "timeoutSeconds": 5, "failureThreshold": 16}
+    # No initial delay (Kubernetes' default 0 is left out), a probe every 2 s, and 136 failures: kubelet
+    # still guarantees 0 + 2 x (136 - 1) = 270 s = startupBudgetSeconds (coldstart.probe_timing).
+    assert startup == {"httpGet": {"path": "/v1/models", "port": "http"}, "periodSeconds": 2,
+                       "timeoutSeconds": 2, "failureThreshold": 136}
+    assert ProbeTiming(startup.get("initialDelaySeconds", 0), startup["periodSeconds"],
+                       startup["failureThreshold"]).guaranteed_s == CFG.startupBudgetSeconds
     assert readiness == {"httpGet": {"path": "/v1/models", "port": "http"}, "periodSeconds": 5, "timeoutSeconds": 2,
                          "failureThreshold": 3}
     assert liveness == {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 30, "timeoutSeconds": 10,
@@ -64,7 +69,7 @@ def test_probes_match_the_seed_and_the_startup_window_covers_the_budget(publishe
 def test_readiness_and_liveness_timing_come_from_config() -> None:
     cfg = load_default_config(readinessProbe={"periodSeconds": 7, "timeoutSeconds": 3, "failureThreshold": 2},
                               livenessProbe={"periodSeconds": 60, "timeoutSeconds": 20, "failureThreshold": 5},
-                              startupProbeTimeoutSeconds=8)
+                              startupProbePeriodSeconds=10, startupProbeTimeoutSeconds=8)
     container = vllm_container(synth(cfg, None)[0])
     assert container["readinessProbe"] == {"httpGet": {"path": "/v1/models", "port": "http"}, "periodSeconds": 7,
                                            "timeoutSeconds": 3, "failureThreshold": 2}
@@ -267,7 +272,8 @@ def test_compile_cache_on_the_node_mounts_the_data_volume_at_vllm_cache_root(pub
 
     manifests, _ = synth(replace(CFG, compileCacheOnNode=False), None)
     pod = find(manifests, "Deployment")["spec"]["template"]["spec"]
-    assert all("hostPath" not in v for v in pod["volumes"]) and "initContainers" not in pod
+    assert all("hostPath" not in v for v in pod["volumes"])
+    assert "cache-permissions" not in [c["name"] for c in pod.get("initContainers", [])]
     assert find(manifests, "Namespace")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
 
 

@@ -119,8 +119,8 @@ def test_fsr_and_initialization_rate_together_are_rejected() -> None:
 def test_startup_failure_threshold_is_derived_from_the_budget() -> None:
     seed = load_default_config()
     # kubelet's first probe may come up to one period after the initial delay, so the window it
-    # guarantees is 120 + 10 x (16 - 1) = 270 s (coldstart.probe_timing).
-    assert seed.startup_failure_threshold == 16
+    # guarantees is 0 + 2 x (136 - 1) = 270 s (coldstart.probe_timing).
+    assert seed.startup_failure_threshold == 136
     slower = load_default_config(startupBudgetSeconds=600)
     assert (slower.startupProbeInitialDelaySeconds
             + (slower.startup_failure_threshold - 1) * slower.startupProbePeriodSeconds) >= 600

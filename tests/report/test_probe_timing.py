@@ -65,11 +65,52 @@ def test_failure_threshold_for_covers_the_budget_with_at_most_one_extra_period(b
     assert guaranteed - budget < period or threshold == 1
 
 
+def kubelet_detection_time(delay: int, period: int, phase: Fraction, up_at: Fraction) -> Fraction:
+    """Start time (after container start) of the first startup probe that finds the port up."""
+    tick = -phase
+    while tick < 0:
+        tick += period
+    while int(tick) < delay or tick < up_at:
+        tick += period
+    return tick
+
+
+@pytest.mark.parametrize("delay, period, up_at", [(0, 2, Fraction(95)), (5, 2, Fraction(3)), (120, 10, Fraction(40)),
+                                                  (120, 10, Fraction(105)), (120, 10, Fraction(150)), (0, 10, Fraction(77, 2))])
+def test_detection_delay_matches_the_tick_model(delay: int, period: int, up_at: Fraction) -> None:
+    timing = ProbeTiming(delay, period, 1000)
+    phases = [p * period for p in PHASES] + [Fraction((-delay) % period),
+                                           (Fraction(1, 1000) - max(up_at, delay)) % period]  # a tick just too early
+    waits = [kubelet_detection_time(delay, period, phase, up_at) - up_at for phase in phases]
+    worst = timing.worst_detection_delay_s(float(up_at))
+    # Never longer than the closed form; the tick just before the port answers comes close to it.
+    assert all(0 <= w < worst for w in waits)
+    assert max(waits) > worst - Fraction(1, 100)
+    # The mean over a uniform ticker phase: one fine grid of phases.
+    grid = [Fraction(i, 200) * period for i in range(200)]
+    mean = sum(kubelet_detection_time(delay, period, phase, up_at) - up_at for phase in grid) / len(grid)
+    assert abs(float(mean) - timing.mean_detection_delay_s(float(up_at))) <= period / 200
+
+
+def test_the_seed_probe_held_a_cache_hit_back_and_the_defaults_do_not() -> None:
+    """The issue's example: a start up 40 s after the container started waited ~80-90 s under the
+    seed's 120 s delay; the defaults see it within one 2 s period."""
+    assert ProbeTiming(120, 10, 16).worst_detection_delay_s(40) == 90
+    cfg = load_default_config()
+    timing = ProbeTiming(cfg.startupProbeInitialDelaySeconds, cfg.startupProbePeriodSeconds, cfg.startup_failure_threshold)
+    assert timing.worst_detection_delay_s(40) == 2
+
+
 def test_the_defaults_give_the_budget_the_docs_quote() -> None:
     cfg = load_default_config()
     timing = ProbeTiming(cfg.startupProbeInitialDelaySeconds, cfg.startupProbePeriodSeconds, cfg.startup_failure_threshold,
                          cfg.startupProbeTimeoutSeconds)
-    assert (timing.guaranteed_s, cfg.startup_failure_threshold) == (cfg.startupBudgetSeconds, 16) == (270, 16)
+    # Readiness noticed at once: no initial delay to speak of (0-5 s), a 2 s period...
+    assert cfg.startupProbeInitialDelaySeconds <= 5 and cfg.startupProbePeriodSeconds == 2
+    # ...and still the whole budget before a restart: 0 + 2 x (136 - 1) = 270 s.
+    assert timing.guaranteed_s >= cfg.startupBudgetSeconds
+    assert timing.guaranteed_s - cfg.startupBudgetSeconds < cfg.startupProbePeriodSeconds
+    assert (timing.guaranteed_s, cfg.startup_failure_threshold) == (270, 136)
 
 
 def test_the_docs_quote_the_window_this_module_computes() -> None:
@@ -85,3 +126,4 @@ def test_the_docs_quote_the_window_this_module_computes() -> None:
         text = " ".join((root / doc).read_text().split())
         assert window in text, f"{doc} does not quote the startup window {window!r} (coldstart.probe_timing)"
         assert "120 + 10 × 15" not in text and "120 + 10 x 15" not in text, f"{doc} still has the old arithmetic"
+        assert "120 s + 10 s x (16 - 1)" not in text, f"{doc} still quotes the seed's probe window"
