@@ -32,3 +32,12 @@ GPU_RESOURCE = "nvidia.com/gpu"
 KARPENTER_SERVICE_ACCOUNT = "karpenter"
 VLLM_APP_LABEL = "vllm"
 VLLM_PORT = 8000
+
+# Compile cache shared through S3 (k8s_charts/runtime/compile_cache_sync.py; docs/compile-cache.md).
+# Everything lives under s3://<model bucket>/<COMPILE_CACHE_PREFIX>/<image key>/; the vLLM role may write
+# only there (compileCachePublish=pods), the writer role of `coldstart warm-cache` likewise (readonly).
+COMPILE_CACHE_PREFIX = "compile-cache"
+COMPILE_CACHE_RESTORE_CONTAINER = "compile-cache-restore"
+COMPILE_CACHE_PUBLISH_CONTAINER = "compile-cache-publish"
+COMPILE_CACHE_WRITER_SERVICE_ACCOUNT = "vllm-cache-writer"
+WARM_CACHE_APP_LABEL = "vllm-warm-cache"

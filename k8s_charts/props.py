@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from coldstart import names
@@ -41,6 +42,8 @@ VLLM_UID = 1000  # non-root; HOME points at a writable emptyDir
 # The vllm/vllm-openai image has no passwd entry for VLLM_UID (tests/real/facts/vllm-openai-passwd.json):
 # getpass.getuser() (torch) then raises unless USER/LOGNAME name the user.
 VLLM_USER = "vllm"
+# The compile-cache sync script (stdlib + boto3), shipped in a ConfigMap and run with the image's python3.
+COMPILE_CACHE_SCRIPT = Path(__file__).resolve().parent / "runtime" / "compile_cache_sync.py"
 # Label a namespace with this to let its pods reach vLLM (the NetworkPolicy admits it and vLLM's own namespace).
 CLIENT_NAMESPACE_LABEL = "vllm-coldstart/vllm-client"
 
@@ -129,6 +132,10 @@ class VllmProps:
     region: str
     probes: Probes
     compile_cache_on_node: bool
+    # s3://<bucket>/compile-cache/<image key>/ when compileCacheS3 is on, else None.
+    compile_cache_s3_uri: str | None = None
+    compile_cache_publish: bool = False  # compileCachePublish == "pods": the publish sidecar runs
+    compile_cache_max_bytes: int = 2 * 1024**3
     cpu_request: str = "3"
     memory_request: str = "12Gi"
     memory_limit: str = "14Gi"
@@ -169,6 +176,23 @@ def ami_alias(cfg: AppConfig, published: PublishedSnapshot | None, notices: list
                        f"{alias} (coldstart:bottlerocketFallbackVersion). Its containerd must be able to read the cached "
                        "images (containerd 1.7 -> 2.1 at Bottlerocket 1.58); republish metadata or pin the fallback.")
     return alias
+
+
+def compile_cache_key(image: str) -> str:
+    """The cache's key under compile-cache/: the image digest (``sha256-<hex>``) when the reference is
+    pinned, else the reference with every character outside [A-Za-z0-9._-] replaced by '-'.
+
+    vLLM's own directory names hash the GPU, versions and model config, so one key holds several."""
+    match = re.search(r"@sha256:([a-f0-9]{64})$", image)
+    if match:
+        return f"sha256-{match.group(1)}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", image).strip("-")[:200]
+
+
+def compile_cache_uri(model_uri: str, image: str) -> str:
+    """``s3://<model bucket>/compile-cache/<key>/``: beside the model, in the same bucket."""
+    bucket = model_uri.removeprefix("s3://").split("/", 1)[0]
+    return f"s3://{bucket}/{names.COMPILE_CACHE_PREFIX}/{compile_cache_key(image)}/"
 
 
 def model_uri_from(cfg: AppConfig, model_bucket: str | None, model_uri: str | None) -> str:
@@ -272,6 +296,10 @@ def resolve(
         raise ChartInputError(
             "region: not known; the vLLM pod needs AWS_REGION for the model bucket. Pass --region (standalone "
             f"synth), set {config_field('region')}, or configure the AWS SDK's region (AWS_REGION)")
+    model_uri = model_uri_from(cfg, model_bucket, model_uri)
+    if cfg.compileCacheS3 and not image.pinned:
+        notices.append(f"the compile cache is keyed by the image tag ({compile_cache_key(image.reference)}), not a digest: "
+                       "a tag moved to another build shares a cache compiled by a different vLLM; publish a snapshot to pin it")
     vllm = VllmProps(
         namespace=cfg.vllmNamespace,
         service_account=cfg.vllmServiceAccount,
@@ -279,7 +307,7 @@ def resolve(
         role_arn=vllm_role_arn if identity == "irsa" else None,
         image=image.reference,
         replicas=cfg.vllmReplicas,
-        model_uri=model_uri_from(cfg, model_bucket, model_uri),
+        model_uri=model_uri,
         served_model_name=cfg.servedModelName,
         quantization=cfg.quantization,
         max_model_len=cfg.maxModelLen,
@@ -288,5 +316,8 @@ def resolve(
         region=region,
         probes=probes,
         compile_cache_on_node=cfg.compileCacheOnNode,
+        compile_cache_s3_uri=compile_cache_uri(model_uri, image.reference) if cfg.compileCacheS3 else None,
+        compile_cache_publish=cfg.compileCacheS3 and cfg.compileCachePublish == "pods",
+        compile_cache_max_bytes=cfg.compileCacheMaxBytes,
     )
     return ResolvedProps(gpu_nodes=gpu_nodes, vllm=vllm, notices=tuple(notices))

@@ -10,6 +10,7 @@ from coldstart import names
 from k8s_charts.props import (
     CLIENT_NAMESPACE_LABEL,
     COMPILE_CACHE_HOST_PATH,
+    COMPILE_CACHE_SCRIPT,
     VLLM_CACHE_ROOT,
     VLLM_UID,
     VLLM_USER,
@@ -27,6 +28,11 @@ TMP_SIZE = "10Gi"  # HOME, FlashInfer JIT caches, downloaded tokenizer files
 # torch.compile's own caches, beside vLLM's: on the node's data volume when compileCacheOnNode is on.
 INDUCTOR_CACHE_DIR = f"{VLLM_CACHE_ROOT}/torchinductor"
 TRITON_CACHE_DIR = f"{VLLM_CACHE_ROOT}/triton"
+# The compile-cache sync script: a ConfigMap mounted read-only, run by the image's python3.
+SYNC_CONFIGMAP = "vllm-compile-cache-sync"
+SYNC_DIR = "/opt/coldstart"
+SYNC_COMMAND = ["python3", f"{SYNC_DIR}/{COMPILE_CACHE_SCRIPT.name}"]
+RESTORE_DEADLINE_SECONDS = 120  # a slow S3 never holds vLLM back longer than this; vLLM compiles instead
 
 
 def cache_permissions_command(path: str = VLLM_CACHE_ROOT, uid: int = VLLM_UID) -> str:
@@ -39,6 +45,54 @@ def cache_permissions_command(path: str = VLLM_CACHE_ROOT, uid: int = VLLM_UID) 
     """
     return (f'd={path}; if [ "$(stat -c %u "$d")" != {uid} ]; then chmod 0750 "$d" || exit 1; fi; '
             f'chown {uid}:{uid} "$d"')
+
+
+def _non_root() -> k8s.SecurityContext:
+    return k8s.SecurityContext(run_as_non_root=True, run_as_user=VLLM_UID, run_as_group=VLLM_UID,
+                                allow_privilege_escalation=False, read_only_root_filesystem=True,
+                                capabilities=k8s.Capabilities(drop=["ALL"]))
+
+
+def compile_cache_containers(props: VllmProps, aws_env: list[k8s.EnvVar]) -> list[k8s.Container]:
+    """The restore init container and (compileCachePublish=pods) the publish native sidecar.
+
+    Both run the cached vLLM image (its python3 and boto3; no other image to pull) as the vLLM user,
+    with a read-only root file system and no capabilities. The publisher mounts the cache read-only.
+    """
+    assert props.compile_cache_s3_uri is not None
+    env = [
+        k8s.EnvVar(name="COMPILE_CACHE_S3_URI", value=props.compile_cache_s3_uri),
+        k8s.EnvVar(name="COMPILE_CACHE_MAX_BYTES", value=str(props.compile_cache_max_bytes)),
+        k8s.EnvVar(name="VLLM_CACHE_ROOT", value=VLLM_CACHE_ROOT),
+        k8s.EnvVar(name="PYTHONDONTWRITEBYTECODE", value="1"),
+        k8s.EnvVar(name="HOME", value="/tmp"),
+        *aws_env,
+    ]
+    script = k8s.VolumeMount(name="compile-cache-sync", mount_path=SYNC_DIR, read_only=True)
+    restore = k8s.Container(
+        name=names.COMPILE_CACHE_RESTORE_CONTAINER, image=props.image, image_pull_policy="IfNotPresent",
+        command=[*SYNC_COMMAND, "restore"],
+        env=[*env, k8s.EnvVar(name="COMPILE_CACHE_RESTORE_DEADLINE_SECONDS", value=str(RESTORE_DEADLINE_SECONDS))],
+        volume_mounts=[k8s.VolumeMount(name="vllm-cache", mount_path=VLLM_CACHE_ROOT), script,
+                       k8s.VolumeMount(name="tmp", mount_path="/tmp")],
+        resources=k8s.ResourceRequirements(requests={"cpu": _quantity("500m"), "memory": _quantity("256Mi")},
+                                           limits={"memory": _quantity("512Mi")}),
+        security_context=_non_root(),
+    )
+    if not props.compile_cache_publish:
+        return [restore]
+    publish = k8s.Container(
+        name=names.COMPILE_CACHE_PUBLISH_CONTAINER, image=props.image, image_pull_policy="IfNotPresent",
+        # Native sidecar: starts after the restore, runs beside vLLM, is stopped after it.
+        restart_policy="Always",
+        command=[*SYNC_COMMAND, "publish"],
+        env=[*env, k8s.EnvVar(name="COMPILE_CACHE_HEALTH_URL", value=f"http://127.0.0.1:{names.VLLM_PORT}/health")],
+        volume_mounts=[k8s.VolumeMount(name="vllm-cache", mount_path=VLLM_CACHE_ROOT, read_only=True), script],
+        resources=k8s.ResourceRequirements(requests={"cpu": _quantity("25m"), "memory": _quantity("64Mi")},
+                                           limits={"memory": _quantity("512Mi")}),
+        security_context=_non_root(),
+    )
+    return [restore, publish]
 
 
 def _http_probe(probe: Probe) -> k8s.Probe:
@@ -75,6 +129,14 @@ class VllmChart(cdk8s.Chart):
         k8s.KubeServiceAccount(self, "service-account", automount_service_account_token=False,
                                metadata=k8s.ObjectMeta(name=props.service_account, annotations=annotations, **meta))
 
+        # The region is explicit (the Python and C++ SDKs read either name), and IMDS is off: hop
+        # limit 1 blocks it from pods anyway, and an SDK that tries it only waits, then falls back
+        # to us-east-1. Credentials come from Pod Identity/IRSA, never IMDS.
+        aws_env = [
+            k8s.EnvVar(name="AWS_REGION", value=props.region),
+            k8s.EnvVar(name="AWS_DEFAULT_REGION", value=props.region),
+            k8s.EnvVar(name="AWS_EC2_METADATA_DISABLED", value="true"),
+        ]
         env = [
             k8s.EnvVar(name="RUNAI_STREAMER_CONCURRENCY", value=str(props.streamer_concurrency)),
             k8s.EnvVar(name="VLLM_CACHE_ROOT", value=VLLM_CACHE_ROOT),
@@ -90,12 +152,7 @@ class VllmChart(cdk8s.Chart):
             # runai-model-streamer >= 0.17 prints its per-load timing line only with this set (its
             # __init__.py); `coldstart report` reads the streamed size and rate from it.
             k8s.EnvVar(name="RUNAI_STREAMER_LOG_TO_STDERR", value="1"),
-            # The region is explicit (the Python and C++ SDKs read either name), and IMDS is off: hop
-            # limit 1 blocks it from pods anyway, and an SDK that tries it only waits, then falls back
-            # to us-east-1. Credentials come from Pod Identity/IRSA, never IMDS.
-            k8s.EnvVar(name="AWS_REGION", value=props.region),
-            k8s.EnvVar(name="AWS_DEFAULT_REGION", value=props.region),
-            k8s.EnvVar(name="AWS_EC2_METADATA_DISABLED", value="true"),
+            *aws_env,
         ]
 
         mounts = [
@@ -108,7 +165,7 @@ class VllmChart(cdk8s.Chart):
             k8s.Volume(name="dshm", empty_dir=k8s.EmptyDirVolumeSource(medium="Memory", size_limit=_quantity(props.shm_size))),
             k8s.Volume(name="tmp", empty_dir=k8s.EmptyDirVolumeSource(size_limit=_quantity(TMP_SIZE))),
         ]
-        init_containers = None
+        init_containers: list[k8s.Container] = []
         if props.compile_cache_on_node:
             # torch.compile results survive the pod on the node's data volume (/local on Bottlerocket):
             # the next pod with the same cache key on this node skips compilation.
@@ -118,7 +175,7 @@ class VllmChart(cdk8s.Chart):
             # hostPath volumes (pkg/volume/hostpath/host_path.go), so the vLLM user cannot write it.
             # This init container hands it over as root with only CAP_CHOWN (see
             # cache_permissions_command) and reuses the cached vLLM image (no extra pull).
-            init_containers = [k8s.Container(
+            init_containers.append(k8s.Container(
                 name="cache-permissions", image=props.image, image_pull_policy="IfNotPresent",
                 command=["sh", "-c", cache_permissions_command()],
                 volume_mounts=[k8s.VolumeMount(name="vllm-cache", mount_path=VLLM_CACHE_ROOT)],
@@ -127,9 +184,17 @@ class VllmChart(cdk8s.Chart):
                 security_context=k8s.SecurityContext(
                     run_as_user=0, run_as_group=0, run_as_non_root=False, allow_privilege_escalation=False,
                     read_only_root_filesystem=True, capabilities=k8s.Capabilities(drop=["ALL"], add=["CHOWN"])),
-            )]
+            ))
         else:
             volumes.append(k8s.Volume(name="vllm-cache", empty_dir=k8s.EmptyDirVolumeSource(size_limit=_quantity(TMP_SIZE))))
+        if props.compile_cache_s3_uri is not None:
+            # The S3-shared compile cache (docs/compile-cache.md): restored before vLLM starts, published
+            # after it is Ready. The script is this repository's file, carried by a ConfigMap.
+            k8s.KubeConfigMap(self, "compile-cache-sync", metadata=k8s.ObjectMeta(name=SYNC_CONFIGMAP, **meta),
+                              data={COMPILE_CACHE_SCRIPT.name: COMPILE_CACHE_SCRIPT.read_text()})
+            volumes.append(k8s.Volume(name="compile-cache-sync", config_map=k8s.ConfigMapVolumeSource(
+                name=SYNC_CONFIGMAP, default_mode=0o444)))
+            init_containers += compile_cache_containers(props, aws_env)
 
         gpu = {names.GPU_RESOURCE: _quantity(1)}
         container = k8s.Container(
@@ -177,7 +242,7 @@ class VllmChart(cdk8s.Chart):
                     security_context=k8s.PodSecurityContext(
                         run_as_non_root=True, run_as_user=VLLM_UID, run_as_group=VLLM_UID, fs_group=VLLM_UID,
                         seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault")),
-                    init_containers=init_containers,
+                    init_containers=init_containers or None,
                     containers=[container],
                     volumes=volumes,
                 ),

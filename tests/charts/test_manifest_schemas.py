@@ -11,6 +11,7 @@ import pytest
 from chart_helpers import published_fixture, synth
 from crd_validation import cel_report, crd_schemas, is_custom, schema_errors
 
+from coldstart import names
 from coldstart.config import load_default_config
 
 CFG = load_default_config()
@@ -22,6 +23,8 @@ SCENARIOS = {
                                     identity="irsa", vllm_role_arn="arn:aws:iam::123456789012:role/vllm-model-read"),
     "no-compile-cache-no-quantization": lambda: synth(replace(CFG, compileCacheOnNode=False, quantization="awq",
                                                               gpuCapacityTypes=("on-demand",), driftBudgetNodes=0), None),
+    "s3-cache-readonly": lambda: synth(replace(CFG, compileCachePublish="readonly"), published_fixture()),
+    "s3-cache-off-node-cache-off": lambda: synth(replace(CFG, compileCacheS3=False, compileCacheOnNode=False), published_fixture()),
     "override-without-metadata": lambda: synth(CFG, published_fixture(bottlerocket_version=None, images=(), platforms=(),
                                                                        metadata_source=None), account=None),
 }
@@ -66,8 +69,12 @@ def test_every_crd_cel_rule_on_our_fields_holds(scenario) -> None:
 def test_built_in_kinds_validate_against_the_clusters_kubernetes_version(scenario) -> None:
     name, objects = scenario
     built_in = [o for o in objects if not is_custom(o)]
-    assert {o["kind"] for o in built_in} == {"Namespace", "ServiceAccount", "Deployment", "Service", "PodDisruptionBudget",
-                                               "NetworkPolicy"}
+    kinds = {o["kind"] for o in built_in}
+    assert kinds - {"ConfigMap"} == {"Namespace", "ServiceAccount", "Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy"}
+    # the ConfigMap carries the compile-cache sync script, only with compileCacheS3
+    [pod] = [o["spec"]["template"]["spec"] for o in built_in if o["kind"] == "Deployment"]
+    restores = [c for c in pod.get("initContainers", []) if c["name"] == names.COMPILE_CACHE_RESTORE_CONTAINER]
+    assert ("ConfigMap" in kinds) == bool(restores)
     for obj in built_in:
         # strict: unknown fields are errors too. Raises ValidationError on failure.
         assert kubernetes_validate.validate(obj, _kubernetes_version(), strict=True) == CFG.kubernetesVersion
