@@ -87,3 +87,14 @@ def acknowledge_cluster_findings(stack: Stack, eks_cluster: EksCluster, karpente
     acknowledge(model_reader.role, f"AwsSolutions-IAM5[Resource::{nag_resource(stack, model_reader.objects_arn)}]",
                 "Read access must cover every object under the model prefix (shards are named by the model); it is "
                 "GetObject on <bucket>/<prefix>/* and ListBucket conditioned on that prefix only.")
+    cache_reason = ("The shared compile cache is a tree of content-addressed blobs and per-directory manifests named by "
+                    "vLLM's hashes, so access covers <bucket>/compile-cache/*; writes (PutObject, AbortMultipartUpload) are "
+                    "limited to that prefix and only granted with compileCachePublish=pods or to the warm-cache writer role.")
+    if model_reader.cache_objects_arn is not None:
+        for role in (model_reader.role, model_reader.writer_role):
+            if role is not None:
+                acknowledge(role, f"AwsSolutions-IAM5[Resource::{nag_resource(stack, model_reader.cache_objects_arn)}]",
+                            cache_reason)
+    if model_reader.writer_role is not None:
+        acknowledge(model_reader.writer_role, f"AwsSolutions-IAM5[Resource::{nag_resource(stack, model_reader.objects_arn)}]",
+                    "The warm-cache Job runs vLLM, which must read every object under the model prefix.")

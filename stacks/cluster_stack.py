@@ -34,7 +34,8 @@ class ClusterStack(Stack):
         self.model_reader = ModelReaderRole(
             self, "VllmModelReader", cluster_name=self.cluster.cluster_name, cluster_arn=self.cluster.cluster_arn,
             namespace=config.vllmNamespace, service_account=config.vllmServiceAccount,
-            bucket=model_bucket, prefix=config.modelPrefix)
+            bucket=model_bucket, prefix=config.modelPrefix,
+            compile_cache=config.compileCacheS3, compile_cache_publish=config.compileCachePublish)
         acknowledge_cluster_findings(self, eks_cluster, self.karpenter, self.model_reader)
         if config.manifestsDeployment == "cdk":
             self.workload = WorkloadManifests(

@@ -123,18 +123,18 @@ def test_vllm_role_trust_is_limited_to_its_namespace_and_service_account(cluster
     assert assoc["Properties"]["ServiceAccount"] == CFG.vllmServiceAccount
 
 
-def test_vllm_role_reads_only_the_model_prefix(cluster: Template) -> None:
+def test_vllm_role_reads_only_the_model_prefix_and_the_compile_cache(cluster: Template) -> None:
+    # (writes under compile-cache/ only: tests/infra/test_compile_cache_iam.py)
     logical, _ = _find_role(cluster, "vLLM pods")
     policies = [p for p in _resources(cluster, "AWS::IAM::Policy").values()
                 if {"Ref": logical} in p["Properties"]["Roles"]]
     statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
-    actions = sorted(a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
-    assert actions == ["s3:GetObject", "s3:ListBucket"]
     assert all(s["Effect"] == "Allow" for s in statements)
-    get = next(s for s in statements if s["Action"] == "s3:GetObject")
-    assert json.dumps(get["Resource"]).endswith(f'/{CFG.modelPrefix}/*"]]}}')
+    get = next(s for s in statements if s.get("Sid") == "ReadModelObjects")
+    assert get["Action"] == "s3:GetObject" and json.dumps(get["Resource"]).endswith(f'/{CFG.modelPrefix}/*"]]}}')
     listing = next(s for s in statements if s["Action"] == "s3:ListBucket")
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"{CFG.modelPrefix}/", f"{CFG.modelPrefix}/*"]}}
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"{CFG.modelPrefix}/", f"{CFG.modelPrefix}/*",
+                                                                 f"{names.COMPILE_CACHE_PREFIX}/", f"{names.COMPILE_CACHE_PREFIX}/*"]}}
     assert {"Fn::ImportValue": names.EXPORT_MODEL_BUCKET_ARN} in listing["Resource"].values() or \
         listing["Resource"] == {"Fn::ImportValue": names.EXPORT_MODEL_BUCKET_ARN}
 
