@@ -7,6 +7,9 @@ A bundle is a directory (or a list of files) holding what these commands print::
     kubectl get nodeclaims -o json                     > nodeclaims.json
     kubectl logs <pod> -n <ns> -c vllm --timestamps    > vllm.log
     kubectl logs <pod> -n <ns> -c vllm --timestamps --previous > vllm.previous.log   (after a restart)
+    kubectl get ec2nodeclasses -o json                 > ec2nodeclasses.json   (optional: volume hydration)
+    aws ec2 describe-fast-snapshot-restores --output json > fsr.json       (optional: volume hydration)
+    kubectl logs <pod> -n <ns> -c <cache container>    > compile-cache.log     (optional: cache restore/publish)
 
 JSON files are recognised by their content (the ``kind`` of the objects), logs by the ``.log``
 suffix; a log whose name contains "previous" is the previous container's.
@@ -23,7 +26,8 @@ from typing import Any
 from coldstart.report.errors import ReportError
 from coldstart.report.kube import items_of
 
-DEFAULT_CONTAINER = "vllm"  # the container name the project's Deployment uses
+DEFAULT_CONTAINER = "vllm"
+COMPILE_CACHE_LOG_PREFIX = "compile-cache"  # compile-cache*.log: the cache sync container's JSON-line events  # the container name the project's Deployment uses
 
 BUNDLE_FILES = {
     "pod": "pod.json",
@@ -31,6 +35,8 @@ BUNDLE_FILES = {
     "nodeclaims": "nodeclaims.json",
     "log": "vllm.log",
     "previous_log": "vllm.previous.log",
+    "nodeclasses": "ec2nodeclasses.json",  # optional: kubectl get ec2nodeclasses -o json
+    "fsr": "fsr.json",  # optional: aws ec2 describe-fast-snapshot-restores --output json
 }
 
 
@@ -44,6 +50,9 @@ class ColdStartInputs:
     nodeclaims: list[dict[str, Any]] = field(default_factory=list)
     log: str | None = None
     previous_log: str | None = None
+    nodeclasses: list[dict[str, Any]] = field(default_factory=list)
+    fsr: list[dict[str, Any]] | None = None  # FastSnapshotRestores; None = not in the evidence
+    compile_cache_log: str | None = None  # the compile-cache sync container's log (one JSON event a line)
     sources: dict[str, str] = field(default_factory=dict)  # what each piece came from, for the notes
 
     @property
@@ -73,11 +82,15 @@ def _kind_of(doc: Any) -> str | None:
 def _classify(path: Path) -> tuple[str, Any]:
     if path.suffix == ".log" or path.suffix == ".txt":
         role = "previous_log" if "previous" in path.name else "log"
+        if path.name.startswith(COMPILE_CACHE_LOG_PREFIX):
+            role = "compile_cache_log"
         return role, path.read_text(encoding="utf-8", errors="replace")
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise ReportError(f"{path}: not valid JSON ({exc}); save it with `kubectl get ... -o json`") from None
+    if isinstance(doc, dict) and "FastSnapshotRestores" in doc:
+        return "fsr", doc
     kind = _kind_of(doc)
     if kind is None:  # an empty List: fall back on the file name
         for role, name in BUNDLE_FILES.items():
@@ -86,7 +99,7 @@ def _classify(path: Path) -> tuple[str, Any]:
         if path.name.startswith("pods"):
             return "pod", doc
         raise ReportError(f"{path}: cannot tell what this JSON holds (no 'kind'); name it pod.json, events.json or nodeclaims.json")
-    role = {"Pod": "pod", "Event": "events", "NodeClaim": "nodeclaims"}.get(kind)
+    role = {"Pod": "pod", "Event": "events", "NodeClaim": "nodeclaims", "EC2NodeClass": "nodeclasses"}.get(kind)
     if role is None:
         raise ReportError(f"{path}: holds kind {kind!r}; the report reads Pod, Event and NodeClaim JSON")
     return role, doc
@@ -144,7 +157,10 @@ def load_bundle(source: str | Path | Iterable[str | Path], *, pod_name: str | No
     sources: dict[str, str] = {"pod": ", ".join(str(p) for p, _ in found.get("pod", []))}
     events = [e for path, doc in found.get("events", []) for e in items_of(doc, what=str(path))]
     nodeclaims = [n for path, doc in found.get("nodeclaims", []) for n in items_of(doc, what=str(path))]
-    for role in ("events", "nodeclaims", "log", "previous_log"):
+    nodeclasses = [n for path, doc in found.get("nodeclasses", []) for n in items_of(doc, what=str(path))]
+    fsr_docs = found.get("fsr", [])
+    fsr = [r for _, doc in fsr_docs for r in doc.get("FastSnapshotRestores") or []] if fsr_docs else None
+    for role in ("events", "nodeclaims", "log", "previous_log", "nodeclasses", "fsr", "compile_cache_log"):
         if found.get(role):
             sources[role] = ", ".join(str(p) for p, _ in found[role])
     for role in ("log", "previous_log"):
@@ -157,6 +173,9 @@ def load_bundle(source: str | Path | Iterable[str | Path], *, pod_name: str | No
         nodeclaims=nodeclaims,
         log=found["log"][0][1] if found.get("log") else None,
         previous_log=found["previous_log"][0][1] if found.get("previous_log") else None,
+        nodeclasses=nodeclasses,
+        fsr=fsr,
+        compile_cache_log="\n".join(text for _, text in found["compile_cache_log"]) if found.get("compile_cache_log") else None,
         sources=sources,
     )
 
@@ -179,4 +198,12 @@ def save_bundle(inputs: ColdStartInputs, directory: str | Path) -> list[Path]:
         put("log", inputs.log)
     if inputs.previous_log is not None:
         put("previous_log", inputs.previous_log)
+    if inputs.nodeclasses:
+        put("nodeclasses", json.dumps({"apiVersion": "v1", "kind": "List", "items": inputs.nodeclasses}, indent=2))
+    if inputs.fsr is not None:
+        put("fsr", json.dumps({"FastSnapshotRestores": inputs.fsr}, indent=2))
+    if inputs.compile_cache_log is not None:
+        path = out / f"{COMPILE_CACHE_LOG_PREFIX}.log"
+        path.write_text(inputs.compile_cache_log, encoding="utf-8")
+        written.append(path)
     return written

@@ -101,5 +101,17 @@ def collect_live(pod_name: str, namespace: str, *, container: str | None = None,
                      allow_fail=True) if restarted else None
     if previous is not None:
         notes["previous_log"] = f"kubectl logs {pod_name} -n {namespace} -c {name} --timestamps --previous"
-    return ColdStartInputs(pod=pod, container=name, events=events, nodeclaims=nodeclaims, log=log,
-                           previous_log=previous, sources=notes)
+    nodeclasses_doc = k.json("get", "ec2nodeclasses", allow_fail=True)  # for the data volume's hydration
+    nodeclasses = items_of(nodeclasses_doc, what="kubectl get ec2nodeclasses") if nodeclasses_doc else []
+    if nodeclasses_doc is not None:
+        notes["nodeclasses"] = "kubectl get ec2nodeclasses"
+    cache_logs = []
+    for init in (pod.get("spec") or {}).get("initContainers") or []:  # compile-cache restore/publish (JSON lines)
+        if "compile-cache" in str(init.get("name", "")):
+            text = k.run("logs", pod_name, "-n", namespace, "-c", init["name"], "--timestamps", allow_fail=True)
+            if text is not None:
+                cache_logs.append(text)
+                notes.setdefault("compile_cache_log", f"kubectl logs {pod_name} -n {namespace} -c {init['name']} --timestamps")
+    return ColdStartInputs(pod=pod, container=name, events=events, nodeclaims=nodeclaims, log=log, nodeclasses=nodeclasses,
+                           previous_log=previous, compile_cache_log="\n".join(cache_logs) if cache_logs else None,
+                           sources=notes)

@@ -7,7 +7,7 @@ from typing import Any
 from coldstart.report.budget import Budget, BudgetRow, compare_budget
 from coldstart.report.kube import iso
 from coldstart.report.phases import BY_KEY
-from coldstart.report.timeline import IN_PROGRESS, MEASURED, NOT_REACHED, Timeline
+from coldstart.report.timeline import IN_PROGRESS, MEASURED, NOT_REACHED, CacheEvent, Timeline
 
 JSON_SCHEMA_VERSION = 1
 
@@ -60,11 +60,30 @@ def _headline(t: Timeline) -> list[str]:
                  "starting": "not ready yet"}[t.outcome]
         spent = t.total_at_least_s
         lines.append(f"Outcome: {words}" + (f" (>= {fmt_duration(spent)} since the pod was created)" if spent else ""))
+    if t.hydration is not None:
+        lines.append(f"Data volume: {t.hydration.detail}")
+    for ev in t.cache_events:
+        lines.append(f"Compile cache: {cache_event_text(ev)}")
     if t.restarts.count:
         lines.append(f"Restarts: {t.restarts.count}; killed by the startup probe {t.restarts.startup_probe_kills} time(s)"
                      + (f"; previous attempt stopped in {t.restarts.previous_attempt_stopped_in}"
                         if t.restarts.previous_attempt_stopped_in else ""))
     return lines
+
+
+def cache_event_text(ev: CacheEvent) -> str:
+    """``restore: hit, 2 unit(s), 41 MiB in 1.9 s`` from a compile-cache sync event."""
+    what = ev.event.removeprefix("compile_cache_")
+    parts = [f"{what}: {ev.result or '?'}"]
+    count = ev.fields.get("restored" if what == "restore" else "published")
+    size = ev.fields.get("bytes")
+    if isinstance(count, int) and count:
+        parts.append(f"{count} unit(s)" + (f", {size / 2**20:.0f} MiB" if isinstance(size, (int, float)) else ""))
+    if ev.seconds is not None:
+        parts.append(f"in {ev.seconds:.1f} s")
+    if ev.fields.get("error"):
+        parts.append(str(ev.fields["error"])[:120])
+    return ", ".join(parts)
 
 
 def render_table(timeline: Timeline, budget: Budget | None = None) -> str:
@@ -162,6 +181,9 @@ def _to_json(timeline: Timeline, budget: Budget | None) -> dict[str, Any]:
                          if t.startup_probe else None),
         "weights": t.weights,
         "compile": t.compile,
+        "hydration": t.hydration.to_json() if t.hydration else None,
+        "compileCacheSync": [{"event": e.event, "result": e.result, "seconds": e.seconds,
+                              "endedAt": iso(e.end) if e.end else None} for e in t.cache_events],
         "problems": list(t.problems),
         "notes": list(t.notes),
     }

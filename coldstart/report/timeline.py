@@ -11,6 +11,7 @@ Rules the numbers obey:
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from typing import Any
 
 from coldstart.probe_timing import ProbeTiming
 from coldstart.report.errors import ReportError
+from coldstart.report.hydration import Hydration, hydration_of
 from coldstart.report.inputs import ColdStartInputs
 from coldstart.report.kube import (
     Event,
@@ -109,6 +111,8 @@ class Timeline:
     weights: dict[str, Any] | None = None
     compile: dict[str, Any] | None = None
     evidence_end: datetime | None = None
+    hydration: Hydration | None = None
+    cache_events: list[CacheEvent] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -145,6 +149,48 @@ class Timeline:
         phases, and the phase to fix is the one that made the attempt too long."""
         known = [p for p in self.phases if p.seconds is not None and p.key != "restarts"]
         return max(known, key=lambda p: p.seconds or 0.0) if known else None
+
+
+@dataclass
+class CacheEvent:
+    """One compile-cache sync run (restore before vLLM, publish after Ready), from its JSON log line."""
+
+    event: str  # compile_cache_restore | compile_cache_publish
+    result: str | None
+    seconds: float | None
+    end: datetime | None  # the line's kubectl --timestamps time, when saved with it
+    fields: dict[str, Any]
+
+    @property
+    def start(self) -> datetime | None:
+        return self.end - timedelta(seconds=self.seconds) if self.end and self.seconds is not None else None
+
+
+_TS_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2}T\S+)\s+(\{.*\})\s*$")
+
+
+def parse_cache_events(text: str | None) -> list[CacheEvent]:
+    """The compile-cache container's one-line JSON events: ``{"event": "compile_cache_restore", "result":
+    "hit", "seconds": 1.9, ...}`` (k8s_charts/runtime/compile_cache_sync.py ``log``), optionally prefixed
+    by the ``kubectl logs --timestamps`` time. Other lines are ignored."""
+    events: list[CacheEvent] = []
+    for line in (text or "").splitlines():
+        line = line.strip()
+        m = _TS_PREFIX.match(line)
+        stamp, body = (m.group(1), m.group(2)) if m else (None, line)
+        if not body.startswith("{"):
+            continue
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            continue
+        if not isinstance(doc, dict) or not str(doc.get("event", "")).startswith("compile_cache_"):
+            continue
+        secs = doc.get("seconds")
+        end = parse_time(stamp, field="compile-cache log timestamp") if stamp else None
+        events.append(CacheEvent(str(doc["event"]), doc.get("result"), float(secs) if isinstance(secs, (int, float)) else None,
+                                 end, doc))
+    return events
 
 
 @dataclass
@@ -424,6 +470,13 @@ def build_timeline(inputs: ColdStartInputs) -> Timeline:
     if outcome == "starting":
         notes.append("the pod is not ready yet: phases after the last log line are in progress or not reached")
 
+    hydration = hydration_of(nc, inputs.nodeclasses, inputs.fsr) if (inputs.nodeclasses or inputs.fsr is not None) else None
+    if hydration is not None and hydration.lazy:
+        problems.append(f"the node's data volume was lazily loaded ({hydration.detail}): see docs/coldstart.md, Hydration")
+    cache_events = parse_cache_events(inputs.compile_cache_log)
+    for ev in cache_events:
+        if ev.end:
+            milestones.append(Milestone(ev.event.replace("_", " ") + " done", ev.end, "compile-cache log"))
     milestones.sort(key=lambda m: m.at)
     timeline = Timeline(
         pod_name=name, namespace=str(meta.get("namespace", "default")), container=inputs.container, image=image,
@@ -431,7 +484,7 @@ def build_timeline(inputs: ColdStartInputs) -> Timeline:
         vllm_version=log.version if log else None, created=created, ready_at=ready_at, ready_source=ready_source,
         outcome=outcome, phases=[phases[k] for k in BY_KEY if k != "restarts" or restart_count],
         milestones=milestones, restarts=restarts, startup_probe=probe, weights=facts.weights_info, compile=facts.compile_info,
-        evidence_end=evidence_end, notes=notes, problems=problems,
+        evidence_end=evidence_end, hydration=hydration, cache_events=cache_events, notes=notes, problems=problems,
     )
     if (u := timeline.unattributed_s) is not None:
         unknown = ", ".join(p.label for p in timeline.phases if p.status != MEASURED)

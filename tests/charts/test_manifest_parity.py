@@ -107,6 +107,8 @@ def test_data_volume_is_restored_from_the_snapshot_on_xvdb(published_manifests) 
         "throughput": CFG.nodeDataVolumeThroughput,
         "encrypted": True,
         "deleteOnTermination": True,
+        # hydrated by default (docs/coldstart.md, "Hydration"): initialized at 300 MiB/s, not lazily
+        "volumeInitializationRate": 300,
     }
     assert CFG.nodeDataVolumeSizeGiB >= CFG.dataVolumeSizeGiB
 

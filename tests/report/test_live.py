@@ -29,6 +29,9 @@ class FakeKubectl:
             return RunResult(0, (self.dir / "pod.json").read_text(), "")
         if verb == "get" and args[2] == "events":
             return RunResult(0, (self.dir / "events.json").read_text(), "")
+        if verb == "get" and args[2] == "ec2nodeclasses":
+            path = self.dir / "ec2nodeclasses.json"
+            return RunResult(0, path.read_text(), "") if path.exists() else RunResult(1, "", "no ec2nodeclasses\n")
         if verb == "get" and args[2] == "nodeclaims":
             if self.nodeclaims_missing:
                 return RunResult(1, "", 'error: the server doesn\'t have a resource type "nodeclaims"\n')
