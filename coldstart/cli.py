@@ -480,6 +480,41 @@ def _newest_vllm_pod(namespace: str, kube_context: str | None) -> str:
     return str(max(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""))["metadata"]["name"])
 
 
+# --- warm-cache -----------------------------------------------------------------------------------
+
+
+@app.command("warm-cache")
+def warm_cache(
+    ctx: typer.Context,
+    manifests_dir: Annotated[Path, typer.Option(help="Folder of the generated manifests (vllm + gpu-nodes).")] = DIST,
+    apply: Annotated[bool, typer.Option("--apply", help="Create the Jobs with kubectl (default: print them).")] = False,
+    kube_context: Annotated[str | None, typer.Option(help="kubectl context (default: the current one).")] = None,
+) -> None:
+    """After a new snapshot: run one warm-up Job per GPU family of the NodePool so the compile cache in S3 is filled before users come.
+
+    Each Job runs the Deployment's own pod (same image, cache restore) on that family, with vLLM as a native sidecar and the publisher as the main container; it completes once the cache is published. Dry run by default: prints the manifests.
+    """
+    from coldstart.ops import warm_cache as warm_ops
+
+    state = _state(ctx)
+    warm = warm_ops.plan(manifests_dir, publish_mode=state.config.compileCachePublish)
+    if not apply:
+        out.print(warm.to_yaml().rstrip())
+        err.print(f"dry run: {len(warm.job_names)} Job(s) for {', '.join(warm.families)}; add --apply to create them")
+        return
+    kubectl = Kubectl(context=kube_context)
+    missing = kubectl.unavailable_reason()
+    if missing:
+        raise OperatorError(f"cannot reach the cluster: {missing}")
+    import tempfile
+
+    # Not in dist/: deploy-apps applies every dist/*.k8s.yaml, and these Jobs run only on demand.
+    with tempfile.TemporaryDirectory(prefix="warm-cache-") as scratch:
+        warm_ops.apply(kubectl, warm, Path(scratch) / "warm-cache.yaml")
+    out.print(f"created {', '.join(warm.job_names)} in {warm.namespace}; follow with: kubectl get jobs -n {warm.namespace} "
+              f"-l app={names.WARM_CACHE_APP_LABEL} -w")
+
+
 # --- teardown -------------------------------------------------------------------------------------
 
 
