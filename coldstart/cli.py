@@ -449,6 +449,7 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table.")] = False,
     save_bundle: Annotated[Path | None, typer.Option(help="Also save the evidence here for offline replay.")] = None,
     kube_context: Annotated[str | None, typer.Option(help="kubectl context (default: the current one).")] = None,
+    chart: Annotated[Path | None, typer.Option(help="Also draw the phase waterfall against the budget (.svg or .png).")] = None,
 ) -> None:
     """Show a vLLM pod's cold start phase by phase (node launch, image, model load, compile, ready) against a budget."""
     from coldstart import report as report_api
@@ -467,6 +468,35 @@ def report(
         out.print_json(json.dumps(report_api.to_json(timeline, chosen)))
     else:
         out.print(report_api.render_table(timeline, chosen))
+    if chart is not None:
+        from coldstart.report.chart import render_chart
+
+        written = render_chart(timeline, chosen, chart)
+        if not as_json:
+            out.print(f"Chart: {written}")
+
+
+# --- plan -----------------------------------------------------------------------------------------
+
+
+@app.command("plan")
+def plan(
+    ctx: typer.Context,
+    model_gib: Annotated[float, typer.Option(help="Size of the model's safetensors in GiB (default: the seed's 3.9).")] = 3.9,
+    compile_cache: Annotated[str, typer.Option(help="auto (hit when compileCacheS3 is on), hit or miss.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table.")] = False,
+) -> None:
+    """Print the MODELLED time to ready of the first pod on a new GPU node for the configured levers (not a measurement)."""
+    from coldstart import plan as plan_api
+
+    if compile_cache not in ("auto", "hit", "miss"):
+        raise OperatorError(f"--compile-cache {compile_cache!r}: expected auto, hit or miss")
+    result = plan_api.build_plan(_state(ctx).config, model_gib=model_gib,
+                                 compile_cache_hit=None if compile_cache == "auto" else compile_cache == "hit")
+    if as_json:
+        out.print_json(json.dumps(plan_api.plan_json(result)))
+    else:
+        out.print(plan_api.render_plan(result))
 
 
 def _newest_vllm_pod(namespace: str, kube_context: str | None) -> str:

@@ -473,7 +473,8 @@ def build_timeline(inputs: ColdStartInputs) -> Timeline:
     hydration = hydration_of(nc, inputs.nodeclasses, inputs.fsr) if (inputs.nodeclasses or inputs.fsr is not None) else None
     if hydration is not None and hydration.lazy:
         problems.append(f"the node's data volume was lazily loaded ({hydration.detail}): see docs/coldstart.md, Hydration")
-    cache_events = parse_cache_events(inputs.compile_cache_log)
+    # in time order (restore, then publish), whatever order the logs were saved in
+    cache_events = sorted(parse_cache_events(inputs.compile_cache_log), key=lambda e: (e.end is None, e.end or created))
     for ev in cache_events:
         if ev.end:
             milestones.append(Milestone(ev.event.replace("_", " ") + " done", ev.end, "compile-cache log"))

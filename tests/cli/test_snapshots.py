@@ -129,7 +129,8 @@ def test_rollback_moves_fast_snapshot_restore_to_the_restored_snapshot(aws, cli,
     monkeypatch.setattr("lambdas.snapshot_pipeline.fsr.enable_fsr", enable_fsr)
     monkeypatch.setattr("lambdas.snapshot_pipeline.fsr.disable_fsr", disable_fsr)
 
-    result = cli("-c", "fastSnapshotRestoreAzs=us-west-2a", "rollback", "--yes")
+    # FSR and the (default) initialization rate exclude each other: switching to FSR turns the rate off.
+    result = cli("-c", "fastSnapshotRestoreAzs=us-west-2a", "-c", "volumeInitializationRate=null", "rollback", "--yes")
 
     assert result.exit_code == 0, result.output
     # Enabled on the target while the old one is still published; disabled on the old one after.
