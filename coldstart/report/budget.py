@@ -52,7 +52,8 @@ LEVERS: dict[str, str] = {
     "restarts": "startup probe window (startupBudgetSeconds) shorter than the start: raise it or shorten the start",
     "api_init": "lazy block loading of the image's files: Fast Snapshot Restore or a volume initialization rate",
     "weights": "Run:ai streamer concurrency (streamerConcurrency), instance network bandwidth, model in the same region",
-    "torch_compile": "compile cache on the node (compileCacheOnNode) with the same GPU, vLLM and model config",
+    "torch_compile": "compile cache through S3 (compileCacheS3; coldstart warm-cache) or on the node (compileCacheOnNode), "
+                     "with the same GPU, vLLM and model config",
     "cuda_graphs": "fewer capture sizes (compilation config) or enforce-eager (slower serving)",
     "engine_rest": "startup probe period (a ready pod is seen within one period); KV-cache size",
 }

@@ -74,7 +74,7 @@ def render_chart(timeline: Timeline, budget: Budget | None, path: str | Path) ->
 
     total = t.total_s
     end = max([at, total or 0.0, budget.total_s if budget else 0.0] + [s + w for _, s, w, _, _ in rows])
-    fig, ax = plt.subplots(figsize=(11, 0.45 * len(rows) + 2.4))
+    fig, ax = plt.subplots(figsize=(11, 0.45 * len(rows) + 3.0))
     try:
         for i, (_label, start, width, colour, text) in enumerate(rows):
             ax.barh(i, width, left=start, color=colour, edgecolor="black", linewidth=0.4)
@@ -97,12 +97,14 @@ def render_chart(timeline: Timeline, budget: Budget | None, path: str | Path) ->
         from matplotlib.patches import Patch
 
         handles, _ = ax.get_legend_handles_labels()
-        handles += [Patch(color=_COLOURS[MEASURED], label="measured"), Patch(color=_COLOURS["cache"], label="compile-cache sync")]
+        handles.append(Patch(color=_COLOURS[MEASURED], label="measured"))
+        if t.cache_events:
+            handles.append(Patch(color=_COLOURS["cache"], label="compile-cache sync"))
         if budget is not None:
             handles.append(Patch(color=_COLOURS[IN_PROGRESS], label="over its phase budget"))
         if any(p.status == IN_PROGRESS for p in t.phases):
             handles.append(Patch(color=_COLOURS["budget"], label="not finished (lower bound)"))
-        ax.legend(handles=handles, loc="lower right", fontsize=7)
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=7, frameon=False)
         ax.set_xlim(0, end * 1.18)
         ax.set_xlabel("seconds since the pod was created")
         outcome = f"ready in {total:.0f} s" if total is not None else t.outcome.replace("_", " ")
