@@ -66,6 +66,9 @@ def compile_cache_containers(props: VllmProps, aws_env: list[k8s.EnvVar]) -> lis
         k8s.EnvVar(name="VLLM_CACHE_ROOT", value=VLLM_CACHE_ROOT),
         k8s.EnvVar(name="PYTHONDONTWRITEBYTECODE", value="1"),
         k8s.EnvVar(name="HOME", value="/tmp"),
+        # the image has no passwd entry for VLLM_UID (tests/real/facts): anything asking getpass.getuser() reads these
+        k8s.EnvVar(name="USER", value=VLLM_USER),
+        k8s.EnvVar(name="LOGNAME", value=VLLM_USER),
         *aws_env,
     ]
     script = k8s.VolumeMount(name="compile-cache-sync", mount_path=SYNC_DIR, read_only=True)
@@ -87,7 +90,9 @@ def compile_cache_containers(props: VllmProps, aws_env: list[k8s.EnvVar]) -> lis
         restart_policy="Always",
         command=[*SYNC_COMMAND, "publish"],
         env=[*env, k8s.EnvVar(name="COMPILE_CACHE_HEALTH_URL", value=f"http://127.0.0.1:{names.VLLM_PORT}/health")],
-        volume_mounts=[k8s.VolumeMount(name="vllm-cache", mount_path=VLLM_CACHE_ROOT, read_only=True), script],
+        # /tmp (its HOME) writable, as for every process of UID 1000 on the read-only root file system
+        volume_mounts=[k8s.VolumeMount(name="vllm-cache", mount_path=VLLM_CACHE_ROOT, read_only=True), script,
+                       k8s.VolumeMount(name="tmp", mount_path="/tmp")],
         resources=k8s.ResourceRequirements(requests={"cpu": _quantity("25m"), "memory": _quantity("64Mi")},
                                            limits={"memory": _quantity("512Mi")}),
         security_context=_non_root(),

@@ -67,8 +67,24 @@ def _real() -> None:
         require_binary(binary)
 
 
+def shell_inits(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    """The init containers that prepare the node's directories (``sh -c``). The others (compile-cache restore
+    and publish) run Python as the vLLM user with no capability: what the kernel lets them do there is what it
+    lets the vLLM container do, checked below, and the script itself is tested against S3 in tests/charts."""
+    return [c for c in pod.get("initContainers", []) if c.get("command", [])[:2] == ["sh", "-c"]]
+
+
+def test_the_other_init_containers_run_as_the_vllm_user_without_capabilities(vllm_pod: dict[str, Any]) -> None:
+    [vllm] = vllm_pod["containers"]
+    others = [c for c in vllm_pod.get("initContainers", []) if c not in shell_inits(vllm_pod)]
+    assert others, "the default manifests restore the compile cache in an init container"
+    for init in others:
+        who = identity(vllm_pod, init)
+        assert (who.uid, who.gid, who.caps) == (identity(vllm_pod, vllm).uid, identity(vllm_pod, vllm).gid, ()), init["name"]
+
+
 def test_every_init_container_succeeds_on_first_start_and_restart(vllm_pod: dict[str, Any], tmp_path: Path) -> None:
-    inits = vllm_pod.get("initContainers", [])
+    inits = shell_inits(vllm_pod)
     assert inits, "the default manifests (compileCacheOnNode) hand the cache directory over in an init container"
     [vllm] = vllm_pod["containers"]
     vllm_id = identity(vllm_pod, vllm)
@@ -96,7 +112,7 @@ def test_every_init_container_succeeds_on_first_start_and_restart(vllm_pod: dict
 
 def test_the_init_container_declares_no_capability_it_does_not_need(vllm_pod: dict[str, Any], tmp_path: Path) -> None:
     """Each declared capability is necessary: without it the command fails on the kubelet-made directory."""
-    for init in vllm_pod.get("initContainers", []):
+    for init in shell_inits(vllm_pod):
         who = identity(vllm_pod, init)
         [mount] = init["volumeMounts"]
         for dropped in who.caps:
@@ -109,7 +125,7 @@ def test_the_init_container_declares_no_capability_it_does_not_need(vllm_pod: di
 def test_the_old_command_fails_under_cap_chown_alone(vllm_pod: dict[str, Any], tmp_path: Path) -> None:
     """The defect this layer exists for: chown then chmod as root with only CAP_CHOWN. Once the
     directory belongs to 1000, chmod needs the owner or CAP_FOWNER: EPERM (Init:CrashLoopBackOff)."""
-    [init] = vllm_pod["initContainers"]
+    [init] = shell_inits(vllm_pod)
     who = identity(vllm_pod, init)
     assert who.caps == ("chown",)
     [mount] = init["volumeMounts"]
