@@ -137,6 +137,13 @@ def setup_model_s3(
     Checks the layout first (all *.safetensors directly in the folder with config.json and a tokenizer, every safetensors header parses and matches the file size) and refuses a model that would not load, before uploading anything. Files already in S3 with the same size and SHA-256 are skipped; uploads are multipart and concurrent; everything is verified afterwards.
     """
     state = _state(ctx)
+    if bucket is not None:
+        from k8s_charts.inputs import ChartInputError, check_bucket_name
+
+        try:
+            check_bucket_name(bucket, "--bucket")
+        except ChartInputError as exc:
+            raise typer.BadParameter(str(exc).removeprefix("--bucket: "), param_hint="--bucket") from None
     prefix = (prefix or state.config.modelPrefix).strip("/")
     if from_dir is None:
         repo = source or state.config.modelSourceId
@@ -455,6 +462,14 @@ def report(
     from coldstart import report as report_api
 
     state = _state(ctx)
+    # Output paths are checked before anything is read: a traceback after minutes of collection helps nobody.
+    if save_bundle is not None and save_bundle.exists() and not save_bundle.is_dir():
+        raise typer.BadParameter(f"{str(save_bundle)!r} exists and is not a directory; name a new or empty folder",
+                                 param_hint="--save-bundle")
+    if chart is not None and chart.suffix.lower() not in (".svg", ".png"):
+        raise typer.BadParameter(f"{str(chart)!r}: the chart is written as .svg or .png", param_hint="--chart")
+    if chart is not None and chart.parent.exists() and not chart.parent.is_dir():
+        raise typer.BadParameter(f"{str(chart.parent)!r} is not a directory", param_hint="--chart")
     if bundle is not None:
         inputs = report_api.load_bundle(bundle, pod_name=pod, container=container)
     else:

@@ -10,6 +10,7 @@ before any construct is created.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
@@ -472,7 +473,9 @@ def load_config(context: Mapping[str, Any]) -> AppConfig:
     """Build the typed config from context values (prefixed keys). Raises ConfigError."""
     unknown = sorted(k for k in context if k.startswith(PREFIX) and k[len(PREFIX):] not in SCHEMA)
     if unknown:
-        raise ConfigError(f"{unknown[0]}: unknown key; known keys: {', '.join(PREFIX + k for k in SCHEMA)}")
+        close = difflib.get_close_matches(unknown[0][len(PREFIX):], list(SCHEMA), n=1, cutoff=0.6)
+        hint = f"did you mean {PREFIX}{close[0]}? " if close else ""
+        raise ConfigError(f"{unknown[0]}: unknown key; {hint}known keys: {', '.join(PREFIX + k for k in SCHEMA)}")
     values: dict[str, Any] = {}
     for key, spec in SCHEMA.items():
         if PREFIX + key not in context:
@@ -502,6 +505,11 @@ def from_app_context(all_context: Mapping[str, Any]) -> AppConfig:
     Keys missing from the app's context (a test app built without cdk.json) fall back to
     cdk.json's defaults, so the defaults stay declared in one file.
     """
+    # `cdk synth -c gpuLimit=4` would otherwise be ignored in silence (the CLI accepts both spellings)
+    bare = sorted(k for k in all_context if k in SCHEMA)
+    if bare:
+        raise ConfigError(f"{bare[0]}: invalid context key {bare[0]}={all_context[bare[0]]!r} without the {PREFIX} prefix, "
+                          f"so it would be ignored; use -c {PREFIX}{bare[0]}=...")
     context = default_context()
     context.update({k: v for k, v in all_context.items() if k.startswith(PREFIX)})
     return load_config(context)

@@ -158,6 +158,12 @@ def main(argv: Sequence[str] | None = None, *, session: Any = None) -> int:
     identity = args.identity or ("irsa" if args.vllm_role_arn else "pod-identity")
     role_arn = args.vllm_role_arn or (facts.outputs.get(names.OUTPUT_VLLM_ROLE_ARN) if identity == "irsa" else None)
 
+    problem = writable_directory_problem(Path(args.outdir))
+    if problem:
+        print(f"error: --outdir: invalid value {args.outdir!r}; {problem}; pass a writable folder such as {DEFAULT_OUTDIR}",
+              file=sys.stderr)
+        return 2
+
     # Imported here: starting the jsii runtime is the slow part, and bad arguments should fail first.
     import cdk8s
 
@@ -186,6 +192,24 @@ def main(argv: Sequence[str] | None = None, *, session: Any = None) -> int:
     for chart in built.charts:
         print(f"wrote {Path(args.outdir) / (chart.node.id + '.k8s.yaml')}")
     return 0
+
+
+def writable_directory_problem(path: Path) -> str | None:
+    """Why ``path`` cannot take the manifests (None: it can). Checked before jsii starts: node's own
+    error for a file or a read-only /proc path is a traceback, or a hang on /proc."""
+    if path.exists() and not path.is_dir():
+        return "it exists and is not a directory"
+    resolved = path.resolve()
+    if resolved == Path("/proc") or Path("/proc") in resolved.parents or Path("/sys") in resolved.parents:
+        return "it is inside a kernel pseudo file system"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        return f"it cannot be written ({err.strerror or err})"
+    return None
 
 
 if __name__ == "__main__":
