@@ -41,6 +41,23 @@ def summarize(outdir: Path) -> list[tuple[str, int, Counter[str]]]:
     return rows
 
 
+def warnings(outdir: Path) -> list[str]:
+    """The app's warning annotations (open endpoint, no cluster admins, extended support, ...), which a
+    plain ``app.synth()`` leaves in the assembly and only the CDK CLI would print."""
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    found = []
+    for artifact in manifest["artifacts"].values():
+        metadata = dict(artifact.get("metadata") or {})
+        if artifact.get("additionalMetadataFile"):  # newer assemblies keep a stack's metadata beside the manifest
+            metadata.update(json.loads((outdir / artifact["additionalMetadataFile"]).read_text()))
+        for path, entries in metadata.items():
+            for entry in entries:
+                if entry.get("type") == "aws:cdk:warning":
+                    data = entry.get("data")
+                    found.append(f"{path}: {data if isinstance(data, str) else json.dumps(data)}")
+    return sorted(set(found))
+
+
 def main() -> None:
     outdir = REPO_ROOT / "cdk.out"
     print(f"synthesizing every stack into {outdir.relative_to(REPO_ROOT)}/ (offline, cdk-nag AwsSolutions on) ...", flush=True)
@@ -53,6 +70,8 @@ def main() -> None:
         print(f"{name.ljust(width)}  {total:9d}  {top}")
     print(f"\n{len(rows)} stacks, {sum(r[1] for r in rows)} resources, synthesized in {seconds:.1f}s; "
           "cdk-nag: no unacknowledged findings")
+    for line in warnings(outdir):
+        print(f"WARNING {line}")
 
 
 if __name__ == "__main__":

@@ -182,7 +182,16 @@ def check_manifests(ctx: DoctorContext) -> str:
     if snapshot_id not in ids:
         raise _Fail(f"generated EC2NodeClass references {', '.join(ids) or 'no snapshot'}, not {snapshot_id}",
                     "make update-manifests && make deploy-apps")
-    return f"{ctx.manifests_dir.name}/ EC2NodeClass {names.GPU_NODECLASS} -> {snapshot_id}"
+    return f"{_shown(ctx.manifests_dir)}/ EC2NodeClass {names.GPU_NODECLASS} -> {snapshot_id}"
+
+
+def _shown(path: Path) -> str:
+    """The folder as the operator would type it: relative to the working directory when inside it
+    (``dist``), else in full (the rehearsal's temporary folder is not ./dist)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def check_applied_nodeclass(ctx: DoctorContext) -> str:

@@ -59,3 +59,20 @@ def test_an_unprefixed_cdk_context_key_is_refused_not_ignored() -> None:
 def test_an_unknown_key_gets_a_did_you_mean() -> None:
     with pytest.raises(ConfigError, match=r"coldstart:gpuLimt: unknown key; did you mean coldstart:gpuLimit\?"):
         from_app_context({"coldstart:gpuLimt": 4})
+
+
+def test_the_offline_synth_summary_shows_the_apps_warnings(synthesized_app) -> None:  # type: ignore[no-untyped-def]
+    """`make demo` prints what the CDK CLI would: the open endpoint and the missing cluster admins."""
+    from coldstart.synth_summary import warnings
+
+    found = warnings(synthesized_app.outdir)
+    assert any("clusterEndpointCidrs allows 0.0.0.0/0" in line for line in found), found
+    assert any("clusterAdminRoleArns is empty" in line for line in found), found
+
+
+def test_doctor_names_a_manifests_folder_outside_the_working_directory_in_full(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from coldstart.ops.doctor import _shown
+
+    monkeypatch.chdir(REPO)
+    assert _shown(REPO / "dist") == "dist"
+    assert _shown(tmp_path / "dist") == str(tmp_path / "dist")
