@@ -54,6 +54,7 @@ def test_rehearsal_publishes_a_snapshot_that_the_synthesized_nodeclass_reference
 
     assert result.exit_code == 0, result.output
     printed_id = result.stdout.strip().splitlines()[-1].removeprefix("snapshot: ")
+    assert "next: deploy for real" in result.stdout  # the operator is told what comes after the rehearsal
     (server,) = RecordingServer.instances
     assert server.published_at_stop == printed_id  # what Parameter Store held is what was printed
     nodeclass = result.stdout.split("EC2NodeClass (synthesized from the emulated Parameter Store):")[1]
