@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,21 @@ for _key, _value in {
 os.environ.pop("AWS_PROFILE", None)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """After a run that included the real-component layer (tests/real): the versions it ran against.
+    Here, not in tests/real/conftest.py: with xdist only this conftest is loaded by the controller."""
+    ran = [r for key in ("passed", "failed") for r in terminalreporter.stats.get(key, []) if "tests/real/" in r.nodeid]
+    if not ran:
+        return
+    terminalreporter.section("real components used")
+    for command in ([str(REPO_ROOT / ".cache" / "containerd" / "usr" / "bin" / "containerd"), "--version"], ["docker-registry", "--version"], ["skopeo", "--version"]):
+        try:
+            line = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False).stdout.strip()
+        except OSError as exc:
+            line = f"{command[0]}: {exc}"
+        terminalreporter.write_line(line)
 
 
 class SynthesizedApp:

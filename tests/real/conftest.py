@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,20 +22,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/real/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.real)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """After a run that included this layer: the versions of the real components it ran against."""
-    ran = [r for key in ("passed", "failed") for r in terminalreporter.stats.get(key, []) if "tests/real/" in r.nodeid]
-    if not ran:
-        return
-    terminalreporter.section("real components used")
-    for command in ([str(CONTAINERD_DIR / "containerd"), "--version"], ["docker-registry", "--version"], ["skopeo", "--version"]):
-        try:
-            line = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False).stdout.strip()
-        except OSError as exc:
-            line = f"{command[0]}: {exc}"
-        terminalreporter.write_line(line)
 
 
 def require_root() -> None:
