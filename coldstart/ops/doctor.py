@@ -122,8 +122,8 @@ def check_cuda(ctx: DoctorContext) -> str:
     NVIDIA driver the version table gives for its Bottlerocket release (a table refresh may change it)."""
     import json
 
-    from lambdas.snapshot_pipeline import versions
-    from lambdas.snapshot_pipeline.image_config import parse_version
+    from lambdas.snapshot_pipeline import cuda_gate
+    from lambdas.snapshot_pipeline.image_config import CudaRequirement, parse_version
 
     ctx.published()
     try:
@@ -133,16 +133,16 @@ def check_cuda(ctx: DoctorContext) -> str:
     verdicts = metadata.get("cuda")
     if not verdicts:
         raise _Warn("the published build predates the CUDA gate: rebuild (make create-snapshot) to have it checked")
-    bottlerocket, kubernetes = metadata.get("bottlerocketVersion", "?"), metadata.get("kubernetesVersion", "?")
-    driver = versions.nvidia_driver(bottlerocket, kubernetes)
-    variant = f"aws-k8s-{kubernetes}-nvidia (Bottlerocket {bottlerocket})"
     required = sorted({v["required"] for v in verdicts if v.get("required")}, key=parse_version)
-    if driver is None or not required:
-        raise _Warn(f"{variant}: driver or image requirement unknown (recorded: {verdicts}); not checked")
-    if parse_version(required[-1]) > parse_version(driver.max_cuda):
-        raise _Fail(f"the image needs CUDA {required[-1]} but {variant} ships driver {driver.branch} (CUDA up to {driver.max_cuda})",
-                    "roll back (make rollback) and publish an image built for that driver")
-    return f"image needs CUDA {required[-1]}; {variant} driver {driver.branch} runs up to {driver.max_cuda}"
+    # The pipeline's own verdict function, on the recorded requirement and today's version table.
+    verdict = cuda_gate.check(CudaRequirement(required[-1] if required else None, "the published metadata"),
+                              bottlerocket_version=metadata.get("bottlerocketVersion", "?"),
+                              kubernetes_version=metadata.get("kubernetesVersion", "?"), image="the published image")
+    if verdict.status == cuda_gate.INCOMPATIBLE:
+        raise _Fail(verdict.message, "roll back (make rollback) and publish an image built for that driver")
+    if verdict.status == cuda_gate.UNKNOWN:
+        raise _Warn(verdict.message)
+    return verdict.message
 
 
 def check_snapshot(ctx: DoctorContext) -> str:

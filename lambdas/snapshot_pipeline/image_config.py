@@ -20,6 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from . import versions
 from .aws_errors import error_code, translate
 from .errors import InputValidationError
 
@@ -51,16 +52,9 @@ class CudaRequirement:
     expression: str = ""  # the whole NVIDIA_REQUIRE_CUDA value (space = OR, comma = AND), evaluated by cuda_gate
     disabled: bool = False  # NVIDIA_DISABLE_REQUIRE is set: the runtime checks nothing
 
-    @property
-    def tuple(self) -> tuple[int, int] | None:
-        return parse_version(self.version) if self.version else None
 
-
-def parse_version(value: str) -> tuple[int, int]:
-    m = _VERSION.match(value)
-    if not m:
-        raise ValueError(f"not a CUDA version: {value!r}")
-    return int(m[1]), int(m[2])
+# One parser for "<major>.<minor>" versions, CUDA's included.
+parse_version = versions.minor
 
 
 def cuda_requirement(env: list[str]) -> CudaRequirement:

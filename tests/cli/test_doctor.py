@@ -59,9 +59,9 @@ def test_healthy_setup_passes_and_skips_cluster_checks_without_kubectl(aws, cli,
 
 @pytest.mark.parametrize(("cuda", "version", "mark", "fragment"), [
     ([{"status": "compatible", "required": "13.1", "driver": "R580", "driverCuda": "13.0"}], "1.66.0", "FAIL",
-     "needs CUDA 13.1 but aws-k8s-1.36-nvidia (Bottlerocket 1.66.0) ships driver R580"),
+     "needs CUDA 13.1 (the published metadata) but aws-k8s-1.36-nvidia (Bottlerocket 1.66.0) ships NVIDIA driver R580"),
     ([], "1.66.0", "WARN", "predates the CUDA gate"),
-    (None, "1.52.0", "WARN", "driver or image requirement unknown"),
+    (None, "1.52.0", "WARN", "the NVIDIA driver of aws-k8s-1.36-nvidia (Bottlerocket 1.52.0) is not in the version table"),
 ])
 def test_doctor_rechecks_the_published_builds_cuda_against_the_table(aws, cli, tmp_path, cuda, version, mark, fragment):
     snap = pipeline_snapshot()
