@@ -27,7 +27,6 @@ class Built:
     manifests: dict[str, str]  # arch -> manifest digest
     layers: dict[str, str]  # arch -> layer digest
     diff_ids: dict[str, str]  # arch -> uncompressed layer digest (= the chain ID of its one-layer snapshot)
-    index_json: str  # the index exactly as stored (its sha256 is index_digest)
 
 
 def _blob(layout: Path, data: bytes) -> tuple[str, int]:
@@ -68,8 +67,7 @@ def build(layout: Path, platforms: tuple[str, ...] = ("amd64", "arm64")) -> Buil
         entries.append({"mediaType": MANIFEST, "digest": manifest_digest, "size": manifest_size,
                         "platform": {"architecture": arch, "os": "linux"}})
     index = {"schemaVersion": 2, "mediaType": INDEX, "manifests": entries}
-    index_json = json.dumps(index)
-    index_digest, index_size = _blob(layout, index_json.encode())
+    index_digest, index_size = _blob(layout, json.dumps(index).encode())
     (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "mediaType": INDEX, "manifests": [
         {"mediaType": INDEX, "digest": index_digest, "size": index_size, "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}))
-    return Built(layout, index_digest, manifests, layers, diff_ids, index_json)
+    return Built(layout, index_digest, manifests, layers, diff_ids)
