@@ -14,11 +14,10 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 import aws_cdk as cdk  # noqa: E402
 
-from coldstart import names
-from coldstart.config import CDK_JSON, AppConfig, ConfigError, from_app_context, kubernetes_support
 from k8s_charts.published import PublishedSnapshot, read_published
 from k8s_charts.synth import ENV_SNAPSHOT_ID
-from lambdas.snapshot_pipeline import versions
+from settings import names, versions
+from settings.config import CDK_JSON, AppConfig, ConfigError, from_app_context, kubernetes_support
 from stacks.cluster_stack import ClusterStack
 from stacks.nag import enable_aws_solutions_checks
 from stacks.pipeline_stack import PipelineStack

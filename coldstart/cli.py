@@ -25,8 +25,6 @@ from rich.table import Column, Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from coldstart import names
-from coldstart.config import REPO_ROOT, AppConfig, load_default_config
 from coldstart.ops import doctor as doctor_ops
 from coldstart.ops import follow as follow_ops
 from coldstart.ops import model_layout, model_upload
@@ -35,6 +33,8 @@ from coldstart.ops.aws import AwsSession, resolve_bucket, resolve_state_machine
 from coldstart.ops.errors import OperatorError, describe_expected_error
 from coldstart.ops.kubectl import Kubectl
 from lambdas.snapshot_pipeline import fsr
+from settings import names
+from settings.config import REPO_ROOT, AppConfig, load_default_config
 
 # markup off: messages carry AWS text and JSON with brackets; colour goes through Text styles.
 out = Console(highlight=False, markup=False, soft_wrap=True)

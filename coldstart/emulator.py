@@ -68,8 +68,6 @@ VLLM_IMAGE_ENV = [
     "brand=tesla,driver>=535,driver<536 brand=nvidia,driver>=535,driver<536",
     "CUDA_VERSION=13.0.2", "NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=compute,utility",
 ]
-# Handlers are deployed as `snapshot_pipeline...` (asset root lambdas/); in-process they live in the repo's `lambdas` package.
-_HANDLER_PREFIX = ("snapshot_pipeline.", "lambdas.snapshot_pipeline.")
 
 
 class EmulatorError(RuntimeError):
@@ -87,7 +85,7 @@ def synthesize_pipeline_template(config: Any, outdir: str | Path | None = None, 
     import aws_cdk as cdk
     from aws_cdk import aws_ec2 as ec2
 
-    from coldstart import names
+    from settings import names
     from stacks.nag import acknowledge, enable_aws_solutions_checks
     from stacks.pipeline_stack import PipelineStack
 
@@ -375,7 +373,8 @@ class AwsGaps:
         return response
 
     def ssm_get_command_invocation(self, real: Any, **kwargs: Any) -> Any:
-        from lambdas.snapshot_pipeline import names, pull_script
+        from lambdas.snapshot_pipeline import pull_script
+        from settings import names
 
         response = real.get_command_invocation(**kwargs)
         status = self._sequence.next(f"command:{kwargs['CommandId']}", self.faults.command_status)
@@ -446,7 +445,7 @@ def seed_public_parameter(name: str, value: str, *, region: str = DEFAULT_REGION
 def seed_bottlerocket(region: str = DEFAULT_REGION, kubernetes_version: str = "1.36", version: str = DEFAULT_BOTTLEROCKET_VERSION, *,
                       account: str = ACCOUNT, endpoint_url: str | None = None) -> str:
     """Register a stand-in Bottlerocket AMI in moto and publish it under the public Bottlerocket parameters."""
-    from lambdas.snapshot_pipeline import names
+    from settings import names
 
     ec2 = boto3.client("ec2", region_name=region, endpoint_url=endpoint_url)
     ami_id = ec2.register_image(Name=f"bottlerocket-aws-k8s-{kubernetes_version}-x86_64-v{version}-{uuid.uuid4().hex[:8]}",
@@ -560,8 +559,6 @@ def run_handler(handler: str, event: Any, *, environment: dict[str, str], functi
                 timeout: int = 60) -> tuple[Any, bool]:
     """Import and call a deployed handler string in this process; returns (payload, errored)."""
     module_name, _, attr = handler.rpartition(".")
-    if module_name.startswith(_HANDLER_PREFIX[0]):
-        module_name = _HANDLER_PREFIX[1] + module_name[len(_HANDLER_PREFIX[0]):]
     fn = getattr(importlib.import_module(module_name), attr)
     with _ENV_LOCK:
         token = _CURRENT_FUNCTION.set(function_name)
@@ -666,7 +663,7 @@ class LocalPipeline:
         return {"vpcId": vpc, "subnetIds": subnets, "securityGroupId": sg, "instanceProfileArn": profile}
 
     def _environment(self, spec: FunctionSpec) -> dict[str, str]:
-        from lambdas.snapshot_pipeline import names
+        from settings import names
 
         env: dict[str, str] = {}
         for key, value in spec.environment.items():

@@ -10,7 +10,7 @@ Sources (docs/coldstart.md; /work/shared/reference/FACTS.md; issue 11):
   torch.compile ~60 s, CUDA graphs ~3 s, ~3 min 10 s in all (38 s not itemised);
 - Baseten's b10cache: compile 5-20 s with a shared cache instead of minutes;
 - Run:ai Model Streamer: Llama-3-8B (15 GB) from S3 in ~4.9 s at concurrency 32 on g5.12xlarge;
-- kubelet's probe timing: ``coldstart.probe_timing`` (pkg/kubelet/prober/worker.go);
+- kubelet's probe timing: ``settings.probe_timing`` (pkg/kubelet/prober/worker.go);
 - EBS: FSR volumes are initialized at creation; a volume initialization rate downloads the snapshot
   at 100-300 MiB/s after creation; a lazy volume fetches each block on first read (a user reported
   10+ min to start from a 15 GB image).
@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from coldstart.config import AppConfig
-from coldstart.probe_timing import ProbeTiming, describe_window
+from settings.config import AppConfig
+from settings.probe_timing import ProbeTiming, describe_window
 
 MODELLED = "modelled"
 TARGET_S = 90.0  # issue 11: first pod on a brand-new g4dn node Ready in <= 90 s (modelled)
@@ -168,7 +168,7 @@ def build_plan(cfg: AppConfig, *, model_gib: float = SEED_MODEL_GIB, instance_fa
     detection = timing.worst_detection_delay_s(up_after)
     phases.append(PlanPhase(
         "probe", "Probe detection", round(detection, 1),
-        f"coldstart/probe_timing.py (kubelet worker.go): worst case for a port up {up_after:.0f} s after the container "
+        f"settings/probe_timing.py (kubelet worker.go): worst case for a port up {up_after:.0f} s after the container "
         f"start with delay {timing.initial_delay_s} s, period {timing.period_s} s (mean "
         f"{timing.mean_detection_delay_s(up_after):.0f} s); readiness is probed at once after", worst_extra_s=0.0))
     levers = {

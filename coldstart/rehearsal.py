@@ -30,10 +30,10 @@ from typing import Any
 import boto3
 import yaml
 
-from coldstart.config import AppConfig
 from coldstart.ops import doctor as doctor_ops
 from coldstart.ops import follow as follow_ops
 from coldstart.ops.errors import OperatorError
+from settings.config import AppConfig
 
 REGION = "us-west-2"
 TEMP_PREFIX = "coldstart-rehearsal-"

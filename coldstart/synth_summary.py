@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from coldstart.config import REPO_ROOT
+from settings.config import REPO_ROOT
 
 
 def synth(outdir: Path) -> float:

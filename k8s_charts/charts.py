@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 import cdk8s
 
-from coldstart.config import AppConfig
 from k8s_charts.gpu_nodes import GpuNodesChart
 from k8s_charts.props import Identity, Probes, ResolvedProps, resolve
 from k8s_charts.published import PublishedSnapshot
 from k8s_charts.vllm import VllmChart
+from settings.config import AppConfig
 
 GPU_NODES_CHART = "gpu-nodes"  # -> dist/gpu-nodes.k8s.yaml (cluster-scoped Karpenter objects)
 VLLM_CHART = "vllm"  # -> dist/vllm.k8s.yaml (the namespace and the workload)

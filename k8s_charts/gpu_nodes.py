@@ -5,7 +5,6 @@ from __future__ import annotations
 import cdk8s
 from constructs import Construct
 
-from coldstart import names
 from k8s_charts import karpenter_api as k
 from k8s_charts.props import (
     DATA_VOLUME_DEVICE,
@@ -15,6 +14,7 @@ from k8s_charts.props import (
     OS_VOLUME_SIZE,
     GpuNodesProps,
 )
+from settings import names
 
 PART_OF = {"app.kubernetes.io/part-of": "vllm-coldstart"}
 # An empty GPU node lingers this long so a restarted pod lands on a warm node (cached image and

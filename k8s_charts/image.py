@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from coldstart.config import AppConfig
 from k8s_charts.inputs import is_token
 from k8s_charts.published import PublishedImage, PublishedSnapshot
+from settings.config import AppConfig
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Checks for the values the charts are built from, so bad input fails at synth with the field named.
 
-Config values are validated once by ``coldstart.config``; the charts check again the values they
+Config values are validated once by ``settings.config``; the charts check again the values they
 depend on because they also receive values from elsewhere (Parameter Store, command-line flags,
 the cluster stack) and because a config object can be built around the loader
 (``dataclasses.replace``). Every message names the field, the bad value and the fix.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from coldstart.config import INSTANCE_FAMILY, PREFIX
+from settings.config import INSTANCE_FAMILY, PREFIX
 
 SNAPSHOT_ID = re.compile(r"snap-[0-9a-f]{8,17}")
 BUCKET_NAME = re.compile(r"(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from coldstart import names
-from coldstart.config import AppConfig
-from coldstart.probe_timing import ProbeTiming
 from k8s_charts import inputs
 from k8s_charts.image import choose_image
 from k8s_charts.inputs import ChartInputError, config_field, fail
 from k8s_charts.published import PublishedSnapshot
+from settings import names
+from settings.config import AppConfig
+from settings.probe_timing import ProbeTiming
 
 ECR_IMAGE = re.compile(r"\d{12}\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/")
 Identity = Literal["pod-identity", "irsa"]
@@ -92,7 +92,7 @@ class Probes:
 
     @property
     def startup_window_seconds(self) -> int:
-        """The time kubelet surely gives the container before a startup-probe kill (coldstart.probe_timing)."""
+        """The time kubelet surely gives the container before a startup-probe kill (settings.probe_timing)."""
         return ProbeTiming(self.startup.initial_delay_seconds, self.startup.period_seconds,
                            self.startup.failure_threshold, self.startup.timeout_seconds).guaranteed_s
 

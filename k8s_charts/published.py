@@ -24,8 +24,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from coldstart.names import metadata_parameter_name
 from k8s_charts.inputs import check_snapshot_id
+from settings.names import metadata_parameter_name
 
 VERSION = re.compile(r"v?(?P<version>\d+\.\d+\.\d+)")
 DIGEST = re.compile(r"sha256:[a-f0-9]{64}")

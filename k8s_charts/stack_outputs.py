@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from coldstart import names
+from settings import names
 
 STACKS = (names.CLUSTER_STACK, names.STORAGE_STACK)
 

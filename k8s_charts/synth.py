@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coldstart import names
-from coldstart.config import PREFIX, AppConfig, ConfigError, default_context, load_config
 from k8s_charts.inputs import ChartInputError, check_snapshot_id
 from k8s_charts.published import PublishedSnapshot, read_published
 from k8s_charts.stack_outputs import read_stack_outputs
+from settings import names
+from settings.config import PREFIX, AppConfig, ConfigError, default_context, load_config
 
 ENV_SNAPSHOT_ID = "COLDSTART_SNAPSHOT_ID"
 DEFAULT_OUTDIR = "dist"

@@ -6,7 +6,6 @@ import cdk8s
 from cdk8s_plus_30 import k8s
 from constructs import Construct
 
-from coldstart import names
 from k8s_charts.props import (
     CLIENT_NAMESPACE_LABEL,
     COMPILE_CACHE_HOST_PATH,
@@ -17,6 +16,7 @@ from k8s_charts.props import (
     Probe,
     VllmProps,
 )
+from settings import names
 
 PART_OF = {"app.kubernetes.io/part-of": "vllm-coldstart"}
 # `app: vllm` is the selector (names.VLLM_APP_LABEL: the CLI finds the pods with -l app=vllm).

@@ -8,9 +8,9 @@ from aws_cdk import CfnOutput, Fn, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from coldstart import names
-from coldstart.config import AppConfig
 from k8s_charts.published import PublishedSnapshot
+from settings import names
+from settings.config import AppConfig
 from stacks.cluster_nag import acknowledge_cluster_findings
 from stacks.constructs.eks_cluster import EksCluster
 from stacks.constructs.karpenter import Karpenter

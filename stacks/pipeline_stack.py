@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any
 
 import aws_cdk as cdk
@@ -11,9 +10,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from coldstart import names
-from coldstart.config import AppConfig
 from lambdas.snapshot_pipeline.defaults import PipelineDefaults
+from settings import names
+from settings.config import AppConfig
 from stacks.nag import acknowledge
 
 from .pipeline.alarms import PipelineAlarms
@@ -25,9 +24,8 @@ from .pipeline.triggers import PipelineTriggers
 
 
 def pipeline_defaults(config: AppConfig, pipeline_name: str) -> PipelineDefaults:
-    """The handlers' defaults: the config fields they need, plus the pipeline's tag value."""
-    values = {f.name: getattr(config, f.name) for f in fields(PipelineDefaults) if f.name != "pipelineName"}
-    return PipelineDefaults(pipelineName=pipeline_name, **values)
+    """The handlers' settings: the config's pipeline keys, plus the pipeline's tag value."""
+    return PipelineDefaults.from_settings(config, pipeline_name)
 
 
 class PipelineStack(cdk.Stack):

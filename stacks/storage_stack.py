@@ -7,8 +7,8 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from coldstart import names
-from coldstart.config import AppConfig
+from settings import names
+from settings.config import AppConfig
 from stacks.constructs.model_bucket import ModelBucket
 from stacks.nag import acknowledge
 

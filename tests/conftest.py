@@ -59,7 +59,7 @@ class SynthesizedApp:
 def synthesized_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
     """The real app (app.py's build_app with cdk.json's defaults and cdk-nag on), synthesized once."""
     from app import build_app, new_app
-    from coldstart.config import load_default_config
+    from settings.config import load_default_config
 
     outdir = tmp_path_factory.mktemp("cdk.out")
     app = new_app(outdir=str(outdir))

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from coldstart.config import REPO_ROOT
+from settings.config import REPO_ROOT
 
 
 def test_ruff_is_clean() -> None:

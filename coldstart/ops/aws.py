@@ -13,8 +13,8 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
-from coldstart import names
 from coldstart.ops.errors import OperatorError
+from settings import names
 
 # Adaptive retries ride out throttling during long follows (AWS_MAX_ATTEMPTS still applies); a short connect timeout makes a
 # wrong region or an unreachable endpoint fail in seconds instead of minutes.

@@ -16,13 +16,13 @@ from typing import Any
 import yaml
 from botocore.exceptions import ClientError
 
-from coldstart import names
-from coldstart.config import AppConfig
 from coldstart.ops.aws import stack_output
 from coldstart.ops.errors import OperatorError, describe_expected_error
 from coldstart.ops.kubectl import KubectlLike
 from coldstart.ops.snapshots import published_snapshot_id
 from k8s_charts.inputs import SNAPSHOT_ID
+from settings import names
+from settings.config import AppConfig
 
 PASS, FAIL, SKIP, WARN = "pass", "fail", "skip", "warn"
 NODEPOOL_LABEL = "karpenter.sh/nodepool"

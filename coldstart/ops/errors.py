@@ -21,8 +21,8 @@ from botocore.exceptions import (
     UnauthorizedSSOTokenError,
 )
 
-from coldstart.config import ConfigError
 from coldstart.report.errors import ReportError
+from settings.config import ConfigError
 
 
 class OperatorError(Exception):

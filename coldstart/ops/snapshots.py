@@ -14,9 +14,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from coldstart import names
 from coldstart.ops.errors import OperatorError
 from lambdas.snapshot_pipeline.retention import parameter_history, rollback_target  # one rule for retention and rollback
+from settings import names
 
 ROLLBACK_KEY = names.METADATA_ROLLBACK_KEY
 

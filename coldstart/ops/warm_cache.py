@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 import yaml
 
-from coldstart import names
 from coldstart.ops.errors import OperatorError
+from settings import names
 
 FAMILY_LABEL = "karpenter.k8s.aws/instance-family"
 VLLM_FILE = "vllm.k8s.yaml"

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from coldstart.probe_timing import ProbeTiming
 from coldstart.report.errors import ReportError
 from coldstart.report.hydration import Hydration, hydration_of
 from coldstart.report.inputs import ColdStartInputs
@@ -34,6 +33,7 @@ from coldstart.report.kube import (
 )
 from coldstart.report.phases import BY_KEY, VLLM_PHASES
 from coldstart.report.vllm_log import VllmLog, parse_vllm_log, seconds_between
+from settings.probe_timing import ProbeTiming
 
 # Differences below this are clock resolution (events and conditions have whole seconds, vLLM's
 # own timestamps too), not negative time: they are clamped to zero.
@@ -76,7 +76,7 @@ class ProbeWindow:
 
     @property
     def window_s(self) -> int:
-        """What kubelet guarantees before a startup-probe kill (``coldstart.probe_timing``)."""
+        """What kubelet guarantees before a startup-probe kill (``settings.probe_timing``)."""
         return self.timing.guaranteed_s
 
 

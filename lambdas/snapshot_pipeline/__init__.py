@@ -1,5 +1,5 @@
-"""The snapshot pipeline's Lambda code. Deployed as one asset rooted at ``lambdas/``.
+"""The snapshot pipeline's Lambda code: thin handlers (``handlers/``) over the step logic.
 
-Modules here use relative imports only, so the package works both as ``lambdas.snapshot_pipeline``
-(tests, CDK) and as ``snapshot_pipeline`` (the Lambda runtime, asset root ``lambdas/``).
+Deployed as one asset holding this package and ``settings`` (stacks/pipeline/functions.py), so the
+handlers import ``lambdas.snapshot_pipeline...`` and ``settings...`` exactly as the tests do.
 """

@@ -7,7 +7,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import names
+from settings import names
+
 from .aws_errors import error_code, translate
 from .defaults import PipelineDefaults
 from .errors import BuilderLost, InsufficientCapacity

@@ -14,7 +14,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from . import versions
+from settings import versions
+
 from .errors import CudaDriverIncompatible
 from .image_config import CudaRequirement, parse_version
 
@@ -91,7 +92,7 @@ def check(requirement: CudaRequirement, *, bottlerocket_version: str, kubernetes
         return Verdict(UNKNOWN, message=f"{image}: {requirement.source}; cannot check it against {variant}", **common)
     if driver is None:
         return Verdict(UNKNOWN, message=f"{image} needs CUDA {requirement.version}; the NVIDIA driver of {variant} is not in the "
-                                        "version table (lambdas/snapshot_pipeline/versions.py): not checked", **common)
+                                        "version table (settings/versions.py): not checked", **common)
     if requirement.expression:
         facts = {"cuda": parse_version(driver.max_cuda), "driver": (int(driver.branch.lstrip("R")),),
                  "arch": {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)}

@@ -1,77 +1,40 @@
-"""The handlers' typed defaults: the subset of the stack's AppConfig the pipeline needs at run time.
+"""The handlers' settings: the pipeline's part of the app config (``settings.config.PipelineSettings``,
+where each key is declared once) plus the pipeline's name, which the stack knows only at deploy time.
 
-The stack serialises this object as JSON into the env var ``names.ENV_PIPELINE_CONFIG``; every
-handler parses it on each invocation with ``PipelineDefaults.from_env()``. Derived limits (how
-many polls each wait may take) are computed here once, so the stack's execution timeout and the
-state machine's loop bounds agree.
+The stack serialises this object as JSON into ``names.ENV_PIPELINE_CONFIG``; every handler parses it
+on each invocation with ``PipelineDefaults.from_env()``, with the same parsers synth used.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
-from . import names
+from settings import names
+from settings.config import ConfigError, PipelineSettings, parse_fields
+
 from .errors import InputValidationError
 
 
-@dataclass(frozen=True)
-class PipelineDefaults:
-    pipelineName: str  # value of names.TAG_PIPELINE on everything the pipeline creates
-    vllmRepository: str
-    vllmImageTag: str
-    extraImages: tuple[str, ...]
-    imagePlatforms: tuple[str, ...]
-    kubernetesVersion: str
-    snapshotParameterName: str
-    builderInstanceType: str
-    dataVolumeSizeGiB: int
-    dataVolumeIops: int
-    dataVolumeThroughput: int
-    snapshotRetentionCount: int
-    pollIntervalSeconds: int
-    maxPolls: int
-    pullTimeoutSeconds: int
-    triggerDebounceSeconds: int
-    fastSnapshotRestoreAzs: tuple[str, ...]
-
-    # --- derived loop bounds (one place: the stack's timeout and the handlers agree) ---
-    @property
-    def command_max_polls(self) -> int:
-        """Polls of the pull command: its own execution timeout plus a delivery allowance of maxPolls."""
-        return math.ceil(self.pullTimeoutSeconds / self.pollIntervalSeconds) + self.maxPolls
-
-    @property
-    def build_max_seconds(self) -> int:
-        """Longest legitimate build: online + pull + stop + snapshot + cleanup waits, plus 15 min of steps."""
-        polls = 4 * self.maxPolls + self.command_max_polls
-        return polls * self.pollIntervalSeconds + 900
-
-    @property
-    def gate_max_polls(self) -> int:
-        """Polls an execution waits for an older one: one whole build of the other execution."""
-        return math.ceil(self.build_max_seconds / self.pollIntervalSeconds)
-
-    @property
-    def execution_timeout_seconds(self) -> int:
-        """The state machine timeout: debounce + waiting for one older build + our own build."""
-        return self.triggerDebounceSeconds + 2 * self.build_max_seconds
-
-    @property
-    def metadata_parameter_name(self) -> str:
-        return names.metadata_parameter_name(self.snapshotParameterName)
+@dataclass(frozen=True, kw_only=True)
+class PipelineDefaults(PipelineSettings):
+    pipelineName: str  # value of names.TAG_PIPELINE on everything the pipeline creates (the stack's name)
 
     @property
     def pull_document_name(self) -> str:
         """The SSM Command document the stack ships for the pull (pull_script.document_content)."""
         return names.pull_document_name(self.pipelineName)
 
+    @classmethod
+    def from_settings(cls, settings: PipelineSettings, pipeline_name: str) -> PipelineDefaults:
+        return cls(pipelineName=pipeline_name, **settings.pipeline_values())
+
     # --- serialisation ---
     def to_json(self) -> str:
-        return json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}, sort_keys=True)
+        return json.dumps({f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)},
+                          sort_keys=True)
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> PipelineDefaults:
@@ -81,8 +44,11 @@ class PipelineDefaults:
             raise InputValidationError(
                 f"{names.ENV_PIPELINE_CONFIG}: missing keys {missing}; redeploy the pipeline stack so the env var matches the code"
             )
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
-        return cls(**values)
+        try:
+            values = parse_fields(PipelineSettings, data)
+        except ConfigError as exc:
+            raise InputValidationError(f"{names.ENV_PIPELINE_CONFIG}: {exc}; redeploy the pipeline stack") from None
+        return cls(pipelineName=str(data["pipelineName"]), **values)
 
     @classmethod
     def from_env(cls) -> PipelineDefaults:

@@ -22,7 +22,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import names
+from settings import names
+
 from .aws_errors import error_code
 from .defaults import PipelineDefaults
 from .resolve import build_key, trigger_of

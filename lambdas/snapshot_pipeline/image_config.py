@@ -20,7 +20,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import versions
+from settings import versions
+
 from .aws_errors import error_code, translate
 from .errors import InputValidationError
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
-from . import names
+from settings import names
 
 logger = Logger(service=names.SERVICE_NAME)
 tracer = Tracer(service=names.SERVICE_NAME)

@@ -52,7 +52,8 @@ import re
 import shlex
 from typing import Any
 
-from . import names
+from settings import names
+
 from .errors import InputValidationError
 
 CREDENTIAL_PROVIDER = "/usr/libexec/kubernetes/kubelet/plugins/ecr-credential-provider"

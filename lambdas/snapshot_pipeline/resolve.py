@@ -13,7 +13,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import cuda_gate, image_config, images, names
+from settings import names
+
+from . import cuda_gate, image_config, images
 from .aws_errors import error_code, translate
 from .defaults import PipelineDefaults
 from .errors import InputValidationError

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from . import names
+from settings import names
+
 from .builder import data_volume_id
 from .errors import SnapshotFailed
 from .tags import base_tags, joined_value, tag_list

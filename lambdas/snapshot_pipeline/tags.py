@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import names
+from settings import names
 
 MAX_TAG_VALUE = 256
 

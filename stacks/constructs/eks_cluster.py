@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk.lambda_layer_kubectl_v36 import KubectlV36Layer
 from constructs import Construct
 
-from coldstart.config import AppConfig
+from settings.config import AppConfig
 
 
 class EksCluster(Construct):

@@ -17,8 +17,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IDependable
 
-from coldstart import names
-from coldstart.config import AppConfig
+from settings import names
+from settings.config import AppConfig
 from stacks.constructs.pod_identity import PodIdentityRole
 
 KARPENTER_CHART = "oci://public.ecr.aws/karpenter/karpenter"

@@ -12,7 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from coldstart import names
+from settings import names
 from stacks.constructs.pod_identity import PodIdentityRole
 
 # Multipart uploads (boto3 upload_file above 8 MiB) are PutObject calls; an aborted one needs AbortMultipartUpload.

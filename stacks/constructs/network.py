@@ -7,7 +7,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from coldstart import names
+from settings import names
 
 # Interface endpoints that let private instances reach the APIs they need without NAT:
 # ECR (image pulls), SSM (the builder's agent), STS (IRSA), EKS Auth (Pod Identity: the agent calls

@@ -14,9 +14,9 @@ from aws_cdk import Annotations, Stack
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct, IConstruct
 
-from coldstart.config import AppConfig
 from k8s_charts.charts import build_charts
 from k8s_charts.published import PublishedSnapshot
+from settings.config import AppConfig
 
 
 class WorkloadManifests(Construct):

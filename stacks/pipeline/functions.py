@@ -9,20 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import Duration, Fn, IgnoreMode, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from lambdas.snapshot_pipeline import names
 from lambdas.snapshot_pipeline.defaults import PipelineDefaults
+from settings import names
 from stacks.nag import acknowledge, acknowledge_findings, nag_resource
 
 from .builder_infra import BuilderInfra
 
-LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
-HANDLER_PACKAGE = "snapshot_pipeline.handlers"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The asset is the repo root filtered to the two packages the handlers import: their own code and
+# the bottom layer (settings: names, config, versions), so both run under the same import paths as in tests.
+ASSET_PACKAGES = ("lambdas", "settings")
+ASSET_EXCLUDE = ["*", *(f"!{p}" for p in ASSET_PACKAGES), "**/__pycache__", "**/*.pyc", "**/.pytest_cache"]
+HANDLER_PACKAGE = "lambdas.snapshot_pipeline.handlers"
 # Public Powertools for AWS Lambda (Python) v3 layer (AWS account 017000801446). Any v3 layer runs
 # these handlers (Logger/Tracer/Metrics only); the pin matches the tested 3.x line, confirm with
 # `aws lambda list-layer-versions --layer-name AWSLambdaPowertoolsPythonV3-python312-arm64`.
@@ -94,7 +98,7 @@ class PipelineFunctions(Construct):
             state_machine=state_machine_arn,
             executions=executions_arn,
         )
-        code = lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=["tests", "**/__pycache__", "*.pyc", ".pytest_cache"])
+        code = lambda_.Code.from_asset(str(REPO_ROOT), ignore_mode=IgnoreMode.DOCKER, exclude=ASSET_EXCLUDE)
         layer = lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", Fn.sub(POWERTOOLS_LAYER))
         self.functions: dict[str, lambda_.Function] = {}
         self._resources: dict[str, set[str]] = {}

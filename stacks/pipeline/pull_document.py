@@ -11,7 +11,8 @@ from aws_cdk import CfnTag
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from lambdas.snapshot_pipeline import names, pull_script
+from lambdas.snapshot_pipeline import pull_script
+from settings import names
 
 
 class PullDocument(Construct):

@@ -11,7 +11,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from lambdas.snapshot_pipeline import names
+from settings import names
 from stacks.nag import acknowledge
 
 JANITOR_STATUSES = ["ABORTED", "TIMED_OUT", "FAILED"]

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from coldstart.config import AppConfig
 from k8s_charts.published import PublishedImage, PublishedSnapshot
+from settings.config import AppConfig
 
 FIXTURES = Path(__file__).parent / "fixtures"
 METADATA = json.loads((FIXTURES / "metadata.json").read_text())

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from chart_helpers import published_fixture
 
-from coldstart.config import AppConfig, load_default_config
 from k8s_charts.published import PublishedSnapshot
+from settings.config import AppConfig, load_default_config
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from coldstart.config import REPO_ROOT
+from settings.config import REPO_ROOT
 
 CHARTS = REPO_ROOT / "k8s_charts"
 CRDS = CHARTS / "crds"

@@ -15,8 +15,8 @@ from aws_cdk.assertions import Template
 from aws_cdk.lambda_layer_kubectl_v36 import KubectlV36Layer
 from chart_helpers import ACCOUNT, BUCKET, NODE_ROLE, REGION, published_fixture
 
-from coldstart.config import load_default_config
 from k8s_charts.charts import build_charts
+from settings.config import load_default_config
 
 pytestmark = pytest.mark.synth
 MANIFEST_TYPE = "Custom::AWSCDK-EKS-KubernetesResource"

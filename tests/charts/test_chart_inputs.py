@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 from chart_helpers import published_fixture, synth
 
-from coldstart.config import load_default_config
 from k8s_charts.inputs import ChartInputError
+from settings.config import load_default_config
 
 CFG = load_default_config()
 

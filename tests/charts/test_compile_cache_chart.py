@@ -18,10 +18,10 @@ import pytest
 from chart_helpers import BUCKET, METADATA, find, published_fixture, synth, vllm_container
 from moto.server import ThreadedMotoServer
 
-from coldstart import names
-from coldstart.config import load_default_config
 from k8s_charts.props import COMPILE_CACHE_SCRIPT, VLLM_UID, compile_cache_key
 from k8s_charts.vllm import SYNC_CONFIGMAP
+from settings import names
+from settings.config import load_default_config
 
 CFG = load_default_config()
 DIGEST = METADATA["images"][0]["digest"].removeprefix("sha256:")

@@ -16,8 +16,8 @@ import cdk8s
 import pytest
 from chart_helpers import ACCOUNT, BUCKET, METADATA, NODE_ROLE, REGION, published_fixture
 
-from coldstart.config import load_default_config
 from k8s_charts.charts import build_charts
+from settings.config import load_default_config
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"

@@ -9,10 +9,10 @@ from dataclasses import replace
 import pytest
 from chart_helpers import ACCOUNT, BUCKET, REGION, SNAPSHOT_ID, data_volume, find, published_fixture, synth, vllm_container
 
-from coldstart import names
-from coldstart.config import load_default_config
-from coldstart.probe_timing import ProbeTiming
 from k8s_charts.inputs import ChartInputError
+from settings import names
+from settings.config import load_default_config
+from settings.probe_timing import ProbeTiming
 
 CFG = load_default_config()
 INT32_MAX = 2**31 - 1
@@ -53,7 +53,7 @@ def test_probes_notice_readiness_at_once_and_the_startup_window_covers_the_budge
     container = vllm_container(published_manifests[0])
     startup, readiness, liveness = container["startupProbe"], container["readinessProbe"], container["livenessProbe"]
     # No initial delay (Kubernetes' default 0 is left out), a probe every 2 s, and 136 failures: kubelet
-    # still guarantees 0 + 2 x (136 - 1) = 270 s = startupBudgetSeconds (coldstart.probe_timing).
+    # still guarantees 0 + 2 x (136 - 1) = 270 s = startupBudgetSeconds (settings.probe_timing).
     assert startup == {"httpGet": {"path": "/v1/models", "port": "http"}, "periodSeconds": 2,
                        "timeoutSeconds": 2, "failureThreshold": 136}
     assert ProbeTiming(startup.get("initialDelaySeconds", 0), startup["periodSeconds"],
@@ -87,7 +87,7 @@ def test_derived_startup_failure_threshold_covers_the_budget_within_kubernetes_l
     threshold = startup["failureThreshold"]
     assert threshold == cfg.startup_failure_threshold
     # kubelet's first probe comes in [delay, delay + period): the F-th failing probe starts no earlier
-    # than delay + (F - 1) x period (coldstart.probe_timing), so that is the window a start surely gets.
+    # than delay + (F - 1) x period (settings.probe_timing), so that is the window a start surely gets.
     window = startup.get("initialDelaySeconds", 0) + startup["periodSeconds"] * (threshold - 1)
     assert window >= budget  # a cold start within the budget is never killed
     assert window - budget < period or threshold == 1  # ...and the window is not longer than one extra probe

@@ -11,8 +11,8 @@ import pytest
 from chart_helpers import published_fixture, synth
 from crd_validation import cel_report, crd_schemas, is_custom, schema_errors
 
-from coldstart import names
-from coldstart.config import load_default_config
+from settings import names
+from settings.config import load_default_config
 
 CFG = load_default_config()
 # Scenarios covering every optional branch of the charts.

@@ -13,9 +13,9 @@ import yaml
 from chart_helpers import METADATA, SNAPSHOT_ID
 from moto import mock_aws
 
-from coldstart import names
-from coldstart.config import REPO_ROOT
 from k8s_charts.synth import main
+from settings import names
+from settings.config import REPO_ROOT
 
 PARAM = names.DEFAULT_SNAPSHOT_PARAMETER
 OTHER_ID = "snap-0ccccccccccccccc3"

@@ -13,8 +13,8 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from coldstart import names
 from coldstart.cli import app
+from settings import names
 
 REGION = "us-west-2"
 PARAM = names.DEFAULT_SNAPSHOT_PARAMETER

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from coldstart.config import ConfigError, from_app_context
+from settings.config import ConfigError, from_app_context
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = str(REPO / "tests" / "report" / "fixtures" / "warm")

@@ -8,10 +8,10 @@ import boto3
 import pytest
 import yaml
 
-from coldstart import names
-from coldstart.config import load_default_config
 from coldstart.ops import doctor as doctor_ops
 from coldstart.ops.errors import OperatorError
+from settings import names
+from settings.config import load_default_config
 from tests.cli.conftest import PARAM, REGION, create_stack_with_outputs, pipeline_snapshot, publish
 
 CONFIG = load_default_config()

@@ -85,7 +85,7 @@ def test_every_command_has_help():
 
 
 def test_debug_keeps_the_traceback_of_an_expected_error(cli):
-    from coldstart.config import ConfigError
+    from settings.config import ConfigError
 
     result = cli("--debug", "-c", "maxAzs=9", "snapshots")
 

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from coldstart import names
 from coldstart.ops import follow as follow_ops
+from settings import names
 from tests.cli.conftest import REGION, create_stack_with_outputs
 
 SNAP = "snap-0123456789abcdef0"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from coldstart import names
-from coldstart.config import REPO_ROOT
 from coldstart.ops.doctor import generated_snapshot_ids
+from settings import names
+from settings.config import REPO_ROOT
 from tests.cli.conftest import create_stack_with_outputs, pipeline_snapshot, publish
 
 REPORT_BUNDLE = REPO_ROOT / "tests" / "report" / "fixtures" / "warm"

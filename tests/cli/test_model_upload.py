@@ -9,9 +9,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from coldstart import names
-from coldstart.config import load_default_config
 from coldstart.ops.model_layout import parse_safetensors_header
+from settings import names
+from settings.config import load_default_config
 from tests.cli.conftest import REGION, create_stack_with_outputs, make_model, safetensors_bytes
 
 BUCKET = "models-test"

@@ -16,7 +16,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from coldstart import rehearsal
-from coldstart.config import load_default_config
+from settings.config import load_default_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.synth]  # runs the real state machine; synthesizes the pipeline stack
 

@@ -7,7 +7,7 @@ import json
 import boto3
 import pytest
 
-from coldstart import names
+from settings import names
 from tests.cli.conftest import PARAM, REGION, parameter_value, pipeline_snapshot, publish
 
 

@@ -11,10 +11,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from coldstart import names
-from coldstart.config import load_default_config
 from coldstart.ops import warm_cache
 from coldstart.ops.errors import OperatorError
+from settings import names
+from settings.config import load_default_config
 
 GOLDEN = Path(__file__).resolve().parent.parent / "charts" / "golden" / "published"
 CFG = load_default_config()

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from coldstart import names
-from coldstart.config import load_default_config
 from k8s_charts.published import PublishedSnapshot
+from settings import names
+from settings.config import load_default_config
 
 pytestmark = pytest.mark.synth
 SNAPSHOT = "snap-0123456789abcdef0"

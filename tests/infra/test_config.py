@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from coldstart.config import PREFIX, SCHEMA, AppConfig, ConfigError, default_context, load_config, load_default_config
+from settings.config import PREFIX, SCHEMA, AppConfig, ConfigError, default_context, load_config, load_default_config
 
 
 def test_defaults_load_into_a_frozen_typed_object() -> None:
@@ -119,7 +119,7 @@ def test_fsr_and_initialization_rate_together_are_rejected() -> None:
 def test_startup_failure_threshold_is_derived_from_the_budget() -> None:
     seed = load_default_config()
     # kubelet's first probe may come up to one period after the initial delay, so the window it
-    # guarantees is 0 + 2 x (136 - 1) = 270 s (coldstart.probe_timing).
+    # guarantees is 0 + 2 x (136 - 1) = 270 s (settings.probe_timing).
     assert seed.startup_failure_threshold == 136
     slower = load_default_config(startupBudgetSeconds=600)
     assert (slower.startupProbeInitialDelaySeconds

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from coldstart.config import REPO_ROOT
 from coldstart.config_table import render
+from settings.config import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text()
 

@@ -7,8 +7,8 @@ import json
 import pytest
 from aws_cdk.assertions import Template
 
-from coldstart import names
-from coldstart.config import load_default_config
+from settings import names
+from settings.config import load_default_config
 
 pytestmark = pytest.mark.synth
 CFG = load_default_config()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from coldstart.config import ConfigError, kubernetes_support, load_default_config
-from lambdas.snapshot_pipeline import versions
+from settings import versions
+from settings.config import ConfigError, kubernetes_support, load_default_config
 
 TODAY = versions.TABLE_DATE  # 2026-12-02
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from coldstart.config import REPO_ROOT
+from settings.config import REPO_ROOT
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "deploy.yml"
 DEPENDABOT = REPO_ROOT / ".github" / "dependabot.yml"

@@ -13,9 +13,9 @@ import pytest
 from moto import mock_aws
 
 from coldstart import emulator
-from coldstart.config import AppConfig, load_default_config
-from lambdas.snapshot_pipeline import names
 from lambdas.snapshot_pipeline.defaults import PipelineDefaults
+from settings import names
+from settings.config import AppConfig, load_default_config
 from stacks.pipeline_stack import pipeline_defaults
 
 REGION = "us-west-2"

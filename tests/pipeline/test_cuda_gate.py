@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from coldstart import emulator
-from lambdas.snapshot_pipeline import cuda_gate, image_config, names, versions
+from lambdas.snapshot_pipeline import cuda_gate, image_config
 from lambdas.snapshot_pipeline.errors import CudaDriverIncompatible, InputValidationError
+from settings import names, versions
 
 from .conftest import PREVIOUS_SNAPSHOT, VLLM_TAG
 

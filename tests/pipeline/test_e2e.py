@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from lambdas.snapshot_pipeline import errors, names, tags
+from lambdas.snapshot_pipeline import errors, tags
+from settings import names
 from stacks.pipeline.state_machine import RETRY_POLICY
 
 from .conftest import BOTTLEROCKET, K8S_VERSION, PREVIOUS_SNAPSHOT, VLLM_TAG

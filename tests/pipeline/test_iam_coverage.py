@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from coldstart import emulator
-from lambdas.snapshot_pipeline import names
+from settings import names
 
 from .conftest import ACCOUNT, REGION, VLLM_TAG
 

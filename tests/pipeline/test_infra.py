@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Capture, Match, Template
 
-from coldstart import names
 from lambdas.snapshot_pipeline import errors, pull_script
-from stacks.pipeline.functions import STEPS
+from settings import names
+from stacks.pipeline.functions import HANDLER_PACKAGE, STEPS
 from stacks.pipeline.state_machine import RETRY_POLICY
 
 pytestmark = pytest.mark.synth
@@ -151,7 +151,7 @@ def test_builder_role_is_ssm_core_plus_ecr_read_and_its_security_group_has_no_in
 
 def test_functions_share_one_asset_use_arm64_python312_and_the_powertools_layer(pipeline_template: dict) -> None:
     functions = resources(pipeline_template, "AWS::Lambda::Function")
-    assert {f["Properties"]["Handler"] for f in functions.values()} == {f"snapshot_pipeline.handlers.{s}.handler" for s in STEPS}
+    assert {f["Properties"]["Handler"] for f in functions.values()} == {f"{HANDLER_PACKAGE}.{s}.handler" for s in STEPS}
     assert len({flat(f["Properties"]["Code"]) for f in functions.values()}) == 1
     for fn in functions.values():
         props = fn["Properties"]

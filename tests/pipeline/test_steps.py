@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from coldstart import emulator
-from lambdas.snapshot_pipeline import builder, cleanup, fsr, gate, names, publish, pull, pull_script, retention, snapshot, tags
+from lambdas.snapshot_pipeline import builder, cleanup, fsr, gate, publish, pull, pull_script, retention, snapshot, tags
 from lambdas.snapshot_pipeline.errors import (
     ImageVerificationFailed,
     InputValidationError,
@@ -20,6 +20,7 @@ from lambdas.snapshot_pipeline.errors import (
 )
 from lambdas.snapshot_pipeline.handlers import janitor
 from lambdas.snapshot_pipeline.resolve import resolve_input
+from settings import names
 
 from .conftest import ACCOUNT, BOTTLEROCKET, K8S_VERSION, REGION, VLLM_TAG, FakeContext
 

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from coldstart import emulator
-from lambdas.snapshot_pipeline import errors, names, pull, pull_script
+from lambdas.snapshot_pipeline import errors, pull, pull_script
+from settings import names
 from tests.pipeline.conftest import PREVIOUS_SNAPSHOT, VLLM_TAG
 from tests.real import host_model, oci_image
 from tests.real.conftest import CONTAINERD_DIR, require_binary, require_root

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from coldstart.config import load_default_config
+from settings.config import load_default_config
 from tests.real.conftest import require_binary, require_root
 from tests.real.pod_manifests import env_of, identity, pod_specs, synthesize
 

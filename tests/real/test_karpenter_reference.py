@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from coldstart import names
-from coldstart.config import load_default_config
+from settings import names
+from settings.config import load_default_config
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "karpenter-v1.14-controller-policies.json").read_text())
 CFG = load_default_config()

@@ -3,9 +3,9 @@ key it names as a lever exists."""
 
 import re
 
-from coldstart.config import REPO_ROOT, SCHEMA
 from coldstart.report import default_budget
 from coldstart.report.phases import BY_KEY
+from settings.config import REPO_ROOT, SCHEMA
 
 DOC = (REPO_ROOT / "docs" / "coldstart.md").read_text()
 

@@ -6,7 +6,6 @@ import pytest
 from typer.testing import CliRunner
 
 from coldstart.cli import app
-from coldstart.config import load_default_config
 from coldstart.plan import (
     API_INIT_S,
     CONTAINER_START_S,
@@ -17,7 +16,8 @@ from coldstart.plan import (
     plan_json,
     render_plan,
 )
-from coldstart.probe_timing import ProbeTiming
+from settings.config import load_default_config
+from settings.probe_timing import ProbeTiming
 
 CFG = load_default_config()
 

@@ -1,4 +1,4 @@
-"""The probe arithmetic (coldstart.probe_timing) against a step-by-step model of kubelet's prober.
+"""The probe arithmetic (settings.probe_timing) against a step-by-step model of kubelet's prober.
 
 The model below replays ``pkg/kubelet/prober/worker.go`` tick by tick: a ticker started when the
 worker is created (before the container starts, at an arbitrary phase), no probe while
@@ -12,8 +12,8 @@ from fractions import Fraction
 
 import pytest
 
-from coldstart.config import load_default_config
-from coldstart.probe_timing import ProbeTiming, failure_threshold_for
+from settings.config import load_default_config
+from settings.probe_timing import ProbeTiming, failure_threshold_for
 
 
 def kubelet_kill_time(delay: int, period: int, threshold: int, phase: Fraction, ready_at: Fraction | None) -> Fraction | None:
@@ -116,7 +116,7 @@ def test_the_defaults_give_the_budget_the_docs_quote() -> None:
 def test_the_docs_quote_the_window_this_module_computes() -> None:
     from pathlib import Path
 
-    from coldstart.probe_timing import describe_window
+    from settings.probe_timing import describe_window
 
     cfg = load_default_config()
     window = describe_window(ProbeTiming(cfg.startupProbeInitialDelaySeconds, cfg.startupProbePeriodSeconds,
@@ -124,6 +124,6 @@ def test_the_docs_quote_the_window_this_module_computes() -> None:
     root = Path(__file__).resolve().parents[2]
     for doc in ("README.md", "docs/manifests.md", "docs/coldstart.md"):
         text = " ".join((root / doc).read_text().split())
-        assert window in text, f"{doc} does not quote the startup window {window!r} (coldstart.probe_timing)"
+        assert window in text, f"{doc} does not quote the startup window {window!r} (settings.probe_timing)"
         assert "120 + 10 × 15" not in text and "120 + 10 x 15" not in text, f"{doc} still has the old arithmetic"
         assert "120 s + 10 s x (16 - 1)" not in text, f"{doc} still quotes the seed's probe window"

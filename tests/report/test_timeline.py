@@ -75,7 +75,7 @@ def test_crash_loop_killed_by_startup_probe(timeline_of):
     assert compile_phase.at_least == pytest.approx(50.988)  # killed 09:14:31, weights done 09:13:40.012
     assert [t.phase(k).status for k in ("cuda_graphs", "engine_rest")] == ["not_reached", "not_reached"]
     # the recorded pod has 120 s + 10 s x 15: kubelet guarantees 120 + 10 x (15 - 1) = 260 s
-    # (coldstart.probe_timing: the first probe may come up to one period after the delay)
+    # (settings.probe_timing: the first probe may come up to one period after the delay)
     assert t.startup_probe.window_s == 260
     assert t.largest.key == "api_init"  # restarts repeat phases; they are not "the" phase to fix
     [problem] = [p for p in t.problems if "startup probe" in p]

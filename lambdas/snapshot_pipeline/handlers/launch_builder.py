@@ -3,7 +3,9 @@
 import os
 from typing import Any
 
-from .. import builder, clients, names
+from settings import names
+
+from .. import builder, clients
 from ..defaults import PipelineDefaults
 from ..observability import logger, step
 

@@ -1,6 +1,6 @@
 """The version table, dated and cited: what runs with what, and until when.
 
-Read on 2026-12-02 (``TABLE_DATE``); every row names its source. Used at synth (coldstart.config:
+Read on 2026-12-02 (``TABLE_DATE``); every row names its source. Used at synth (settings.config:
 Kubernetes support window, Karpenter and kubectl-layer compatibility) and by the pipeline's first state
 (the CUDA gate: the NVIDIA driver of the Bottlerocket variant the snapshot pins). A pair the table does
 not know is reported as unknown (a warning), never guessed. Refresh procedure: docs/versions.md.
@@ -53,7 +53,7 @@ def eks_support(kubernetes: str, today: date) -> Support:
     if release is None:
         known = ", ".join(EKS_RELEASES)
         return Support(UNKNOWN, f"Kubernetes {kubernetes} is not in the version table ({known}, read {TABLE_DATE}); "
-                                "check EKS's release calendar and refresh lambdas/snapshot_pipeline/versions.py")
+                                "check EKS's release calendar and refresh settings/versions.py")
     if today >= release.end_of_extended:
         return Support(ENDED, f"Kubernetes {kubernetes} left EKS extended support on {release.end_of_extended}: a new cluster "
                               f"cannot be created on it. Use {newest_in_standard(today) or 'a supported version'}")

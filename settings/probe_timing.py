@@ -1,6 +1,6 @@
 """When kubelet probes a container: the one place the probe arithmetic lives.
 
-The charts size the startup probe with it (``coldstart.config``), the cold-start report explains a
+The charts size the startup probe with it (``settings.config``), the cold-start report explains a
 startup-probe kill with it (``coldstart.report.timeline``) and the docs quote its numbers (a test
 checks them). It follows kubelet's prober, ``pkg/kubelet/prober/worker.go`` (kubernetes/kubernetes,
 release-1.33):
