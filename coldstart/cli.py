@@ -12,28 +12,33 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import boto3
-import click
 import typer
 from botocore.exceptions import ClientError
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Column, Table
 from rich.text import Text
+from typer._click.core import Context as ClickContext
+from typer._click.exceptions import BadParameter, NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
+from coldstart import interrupts
 from coldstart.ops import doctor as doctor_ops
 from coldstart.ops import follow as follow_ops
-from coldstart.ops import model_layout, model_upload
+from coldstart.ops import images as image_ops
+from coldstart.ops import model_layout, model_upload, port_forward
+from coldstart.ops import smoke as smoke_ops
 from coldstart.ops import snapshots as snapshot_ops
-from coldstart.ops.aws import AwsSession, resolve_bucket, resolve_state_machine
+from coldstart.ops.aws import AwsSession, resolve_bucket, resolve_state_machine, stack_output
 from coldstart.ops.errors import OperatorError, describe_expected_error
 from coldstart.ops.kubectl import Kubectl
-from lambdas.snapshot_pipeline import fsr
-from settings import names
+from lambdas.snapshot_pipeline.steps import fsr
+from settings import names, parameter_store
 from settings.config import REPO_ROOT, AppConfig, load_default_config
 
 # markup off: messages carry AWS text and JSON with brackets; colour goes through Text styles.
@@ -44,22 +49,48 @@ EXIT_FAILURE = 1
 
 
 class _Group(TyperGroup):
-    """The one place expected errors become a single line on stderr and exit code 1."""
+    """The one place failures become a single line on stderr: bad input (usage) exits 2, Ctrl-C 130
+    (``coldstart.interrupts``), an expected failure 1. Anything else is a bug and keeps its traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: ClickContext) -> Any:
+        # typer 0.29 (pinned) ships its own click: its parser raises these, not the `click` package's.
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+        except (typer.Exit, typer.Abort, NoArgsIsHelpError):
+            raise
+        except UsageError as exc:  # also a subcommand's options: they are parsed inside this invoke
+            _fail(_usage_line(exc), exc.exit_code)
+        except typer.TyperException:
             raise
         except (Exception, KeyboardInterrupt) as exc:
-            message = describe_expected_error(exc)
-            if message is None or _debug(ctx):
+            if _debug(ctx):
                 raise
-            err.print(f"error: {' '.join(message.split())}", soft_wrap=True)
-            raise typer.Exit(EXIT_FAILURE) from None
+            if isinstance(exc, KeyboardInterrupt) or interrupts.received():
+                _fail(str(exc) if isinstance(exc, interrupts.Interrupted) and str(exc) else
+                      f"interrupted (Ctrl-C): {_command(ctx)} stopped; run it again to start over", interrupts.EXIT_INTERRUPTED)
+            message = describe_expected_error(exc)
+            if message is None:
+                raise
+            _fail(message, EXIT_FAILURE)
 
 
-def _debug(ctx: click.Context) -> bool:
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"error: {' '.join(message.split())}", soft_wrap=True)
+    raise typer.Exit(code) from None
+
+
+def _usage_line(exc: UsageError) -> str:
+    """``--bucket: invalid value 's3://x'; ...`` rather than the boxed usage text: one line, the value and the fix."""
+    hint = exc.param_hint if isinstance(exc, BadParameter) else None
+    message = f"{hint}: {exc.message}" if isinstance(hint, str) else exc.format_message()  # str: our own checks
+    return f"{message} (see {exc.ctx.command_path if exc.ctx else 'coldstart'} --help)"
+
+
+def _command(ctx: ClickContext) -> str:
+    return " ".join(part for part in (ctx.command_path, ctx.invoked_subcommand) if part)
+
+
+def _debug(ctx: ClickContext) -> bool:
     # From the parsed options, not ctx.obj: a bad config value fails before ctx.obj exists.
     return bool(ctx.params.get("debug")) or os.environ.get("COLDSTART_DEBUG") == "1"
 
@@ -219,7 +250,8 @@ def create_snapshot(
         try:
             result = follow_live(sfn, execution, verbose=verbose, poll_seconds=poll_seconds)
         except KeyboardInterrupt:
-            raise OperatorError(f"detached; the build keeps running: {execution} (re-run create-snapshot to attach)") from None
+            raise interrupts.Interrupted(f"detached (Ctrl-C); the build keeps running: {execution} "
+                                         "(re-run create-snapshot to attach)") from None
         if not result.superseded_by:
             break
         execution = result.superseded_by  # a newer push took over the build: follow that one
@@ -274,7 +306,7 @@ def _published_by(state: CliState, execution_arn: str) -> str:
     if published is None:
         raise OperatorError(f"the build succeeded but {parameter} is not set; check the pipeline's publish step")
     try:
-        metadata = json.loads(ssm.get_parameter(Name=names.metadata_parameter_name(parameter))["Parameter"]["Value"])
+        metadata = json.loads(parameter_store.get(ssm, names.metadata_parameter_name(parameter)) or "")
     except (ClientError, ValueError):  # advisory here: only used to tell "nothing new" apart
         metadata = {}
     if metadata.get("executionArn") not in (None, execution_arn):
@@ -375,6 +407,7 @@ def doctor(
     dctx = doctor_ops.DoctorContext(
         config=state.config, ssm=state.aws.client("ssm"), ec2=state.aws.client("ec2"), cfn=state.aws.client("cloudformation"),
         eks=state.aws.client("eks"), manifests_dir=manifests_dir, kubectl=None if missing else kubectl, kubectl_missing=missing or "",
+        smoke=None if missing else lambda: _smoke_through_port_forward(kubectl, state.config.vllmNamespace, SmokeVia.vllm),
     )
     failed = 0
     for result in doctor_ops.run_checks(dctx):
@@ -397,28 +430,24 @@ def update_manifests(
 ) -> None:
     """Synthesize dist/*.k8s.yaml (Karpenter EC2NodeClass + NodePool, vLLM) from the published snapshot.
 
-    Runs the charts' synth (python -m k8s_charts.synth) with this command's region, profile and -c overrides; extra arguments after the options are passed to it (for example --model-bucket). Prints the snapshot the EC2NodeClass now references.
+    Runs the charts' synth (as python -m k8s_charts.synth) on this command's config, region and profile; extra arguments after the options are the synth's own flags (for example --model-bucket or --offline). Prints the snapshot the EC2NodeClass now references.
     """
     from k8s_charts import synth  # starts the jsii runtime: only for this command
+    from k8s_charts.inputs import ChartInputError
+    from settings.config import ConfigError
 
     state = _state(ctx)
-    argv = ["--outdir", str(outdir), *(["--snapshot-id", snapshot_id] if snapshot_id else []), *ctx.args]
-    for key, value in _parse_overrides(_context_overrides(ctx)).items():
-        argv += ["-c", f"{key}={value}"]
-    if state.aws.region:
-        argv += ["--region", state.aws.region]
+    # This command's --outdir, --snapshot-id and region win over the same flags among the extra ones.
+    flags = synth.parse_args(ctx.args)
+    flags.outdir, flags.snapshot_id, flags.region = str(outdir), snapshot_id or flags.snapshot_id, state.aws.region or flags.region
     session = boto3.session.Session(profile_name=state.aws.profile, region_name=state.aws.region)
-    code = synth.main(argv, session=session)
-    if code != 0:
-        raise OperatorError(f"manifest synthesis failed (exit {code}); see the message above")
-    ids = sorted({i for found in doctor_ops.generated_snapshot_ids(outdir).values() for i in found})
-    out.print(f"EC2NodeClass snapshotID: {', '.join(ids) or 'none (nodes start with an empty data volume)'}")
-
-
-def _context_overrides(ctx: typer.Context) -> list[str]:
-    """The global -c options, so the synth sees the same config as this command."""
-    root = ctx.find_root()
-    return list(root.params.get("context") or [])
+    try:
+        result = synth.synthesize_from_args(synth.load_cfg(flags.context, base=state.config), flags, session)
+    except (ConfigError, ChartInputError) as exc:
+        err.print(f"error: {exc}")
+        raise OperatorError(f"manifest synthesis failed (exit {synth.BAD_INPUT}); see the message above") from None
+    synth.print_result(result)
+    out.print(f"EC2NodeClass snapshotID: {result.snapshot_id or 'none (nodes start with an empty data volume)'}")
 
 
 @app.command("deploy-apps")
@@ -440,6 +469,79 @@ def deploy_apps(
     if code != 0:
         raise OperatorError(f"kubectl apply failed (exit {code}); see its message above")
     out.print(f"applied {len(files)} manifest file(s) from {manifests_dir}; check with: make doctor")
+
+
+# --- demo chat app: build-push-images, chat-url, smoke ----------------------------------------------
+
+
+class SmokeVia(StrEnum):
+    vllm = "vllm"
+    chat = "chat"
+
+
+@app.command("build-push-images")
+def build_push_images(ctx: typer.Context) -> None:
+    """Build the demo chat image (apps/chat) with docker or finch and push it to its ECR repository as git-<sha>.
+
+    The repository is the storage stack's output; the tag is this checkout's commit (apps/chat must be
+    committed), which update-manifests deploys. A tag already in the repository is not rebuilt."""
+    state = _state(ctx)
+    if not state.config.chatEnabled:
+        raise OperatorError("the chat app is disabled (coldstart:chatEnabled=false); enable it to build its image")
+    cli_path = image_ops.find_container_cli()
+    tag = image_ops.clean_tag()
+    repository_uri = stack_output(state.aws.client("cloudformation"), names.STORAGE_STACK, names.OUTPUT_CHAT_REPOSITORY_URI)
+    ecr = state.aws.client("ecr")
+    if image_ops.already_pushed(ecr, state.config.chatRepository, tag):
+        out.print(f"{repository_uri}:{tag} is already in ECR (tags are immutable); nothing to build")
+        return
+    plan = image_ops.PushPlan(cli=cli_path, repository_uri=repository_uri, tag=tag,
+                              platform=image_ops.platform_for(state.config.systemNodeInstanceType),
+                              context=REPO_ROOT / image_ops.APP_DIR)
+    pushed = image_ops.build_and_push(plan, ecr, say=lambda line: err.print(f"==> {line}"))
+    out.print(f"pushed {pushed}; next: make update-manifests && make deploy-apps")
+
+
+@app.command("chat-url")
+def chat_url(ctx: typer.Context) -> None:
+    """Print how to open the demo chat page: the chat Service is ClusterIP only (nothing public)."""
+    ns = _state(ctx).config.vllmNamespace
+    out.print(f"kubectl port-forward -n {ns} svc/{names.CHAT_APP_LABEL} 8080:{names.CHAT_SERVICE_PORT}")
+    out.print("then open http://127.0.0.1:8080/ (the page says 'model starting' until vLLM is ready)")
+
+
+@app.command("smoke")
+def smoke(
+    ctx: typer.Context,
+    url: Annotated[str | None, typer.Option(help="Base URL to test (e.g. http://127.0.0.1:8000); omit to port-forward to the "
+                                                  "in-cluster Service with kubectl.")] = None,
+    via: Annotated[SmokeVia, typer.Option(help="vllm: POST /v1/chat/completions straight to vLLM; chat: through the chat app's /api/chat.")] = "vllm",  # type: ignore[assignment]
+    prompt: Annotated[str, typer.Option(help="The prompt to send.")] = smoke_ops.DEFAULT_PROMPT,
+    max_tokens: Annotated[int, typer.Option(min=1, max=4096, help="Most tokens to generate.")] = 32,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for the server (connect, and each silence in the stream).")] = 60.0,
+    kube_context: Annotated[str | None, typer.Option(help="kubectl context (default: the current one).")] = None,
+) -> None:
+    """One streamed chat completion against the deployed model: prints TTFT, tokens/s and total; exits 1 on failure."""
+    cfg = _state(ctx).config
+    api_path = smoke_ops.VLLM_CHAT_PATH if via == SmokeVia.vllm else smoke_ops.CHAT_APP_PATH
+    if url is not None:
+        result = smoke_ops.run_smoke(url, prompt=prompt, max_tokens=max_tokens, timeout=timeout, api_path=api_path)
+    else:
+        kubectl = Kubectl(context=kube_context)
+        missing = kubectl.unavailable_reason()
+        if missing:
+            raise OperatorError(f"cannot port-forward: {missing}; or pass --url")
+        result = _smoke_through_port_forward(kubectl, cfg.vllmNamespace, via, prompt=prompt, max_tokens=max_tokens, timeout=timeout)
+    out.print(smoke_ops.format_result(result))
+
+
+def _smoke_through_port_forward(kubectl: Kubectl, namespace: str, via: SmokeVia, **options: Any) -> smoke_ops.SmokeResult:
+    service, port = ((names.VLLM_APP_LABEL, names.VLLM_PORT) if via == SmokeVia.vllm
+                     else (names.CHAT_APP_LABEL, names.CHAT_SERVICE_PORT))
+    api_path = smoke_ops.VLLM_CHAT_PATH if via == SmokeVia.vllm else smoke_ops.CHAT_APP_PATH
+    with port_forward.forwarded(kubectl, namespace, service, port) as local:
+        err.print(f"==> port-forward svc/{service} -> {local}")
+        return smoke_ops.run_smoke(local, api_path=api_path, **options)
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -604,8 +706,7 @@ def rehearse(
     from coldstart import rehearsal
 
     state = _state(ctx)
-    result = rehearsal.rehearse(state.config, out.print, lambda line: print_trace_line(line, verbose), verbose=verbose,
-                                synth_context=_context_overrides(ctx))
+    result = rehearsal.rehearse(state.config, out.print, lambda line: print_trace_line(line, verbose), verbose=verbose)
     out.print("EC2NodeClass (synthesized from the emulated Parameter Store):")
     out.print(result.nodeclass_yaml.rstrip())
     for check in result.checks:

@@ -15,7 +15,6 @@ by synthesis is the one exception: it belongs to the Python process and ends wit
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import shutil
@@ -149,7 +148,6 @@ def rehearse(
     region: str = REGION,
     poll_seconds: float = 0.2,
     verbose: bool = False,
-    synth_context: list[str] | None = None,
 ) -> RehearsalResult:
     """Run the rehearsal; returns what was published and what the manifests reference."""
     from coldstart import emulator
@@ -178,8 +176,9 @@ def rehearse(
                 raise OperatorError(f"rehearsal build {outcome.status} in state {outcome.failed_state}: {outcome.error}: {outcome.cause}")
             snapshot_id = outcome.snapshot_id or ""
             say(f"published {snapshot_id} to {config.snapshotParameterName}")
-            ids, nodeclass = _synthesize_manifests(config, region, workdir / "dist", say, synth_context or [])
-            checks = list(doctor_ops.run_checks(_doctor_context(config, workdir / "dist")))
+            ids, nodeclass = _synthesize_manifests(config, region, workdir / "dist", say)
+            checks = [_temporary_dist_named(check, workdir / "dist")
+                      for check in doctor_ops.run_checks(_doctor_context(config, workdir / "dist"))]
         return RehearsalResult(snapshot_id, ids, nodeclass, checks, time.monotonic() - started)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -191,23 +190,22 @@ def _fast(config: AppConfig) -> AppConfig:
     return replace(config, **FAST)
 
 
-def _synthesize_manifests(config: AppConfig, region: str, dist: Path, say: Callable[[str], None],
-                          context: list[str]) -> tuple[list[str], str]:
-    """The charts' standalone synth, reading the emulated Parameter Store (same -c overrides as the CLI)."""
-    from k8s_charts import synth
+def _synthesize_manifests(config: AppConfig, region: str, dist: Path, say: Callable[[str], None]) -> tuple[list[str], str]:
+    """The charts' standalone synth on the rehearsal's config, reading the emulated Parameter Store.
+
+    ``config`` carries the CLI's -c overrides; the FAST pipeline timings in it do not reach the charts.
+    """
+    from k8s_charts.inputs import ChartInputError
+    from k8s_charts.synthesize import synthesize
 
     boto3.client("s3").create_bucket(Bucket=MODEL_BUCKET, CreateBucketConfiguration={"LocationConstraint": region})
-    argv = ["--outdir", str(dist), "--model-bucket", MODEL_BUCKET, "--region", region]
-    for item in context:
-        argv += ["-c", item]
-    captured_out, captured_err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(captured_out), contextlib.redirect_stderr(captured_err):
-        code = synth.main(argv, session=boto3.session.Session(region_name=region))
-    for line in (captured_out.getvalue() + captured_err.getvalue()).splitlines():
-        if line.strip() and not line.startswith("wrote "):
-            say(f"synth: {line}")
-    if code != 0:
-        raise OperatorError(f"manifest synthesis failed (exit {code})")
+    try:
+        result = synthesize(config, outdir=dist, aws=boto3.session.Session(region_name=region), model_bucket=MODEL_BUCKET,
+                            region=region)
+    except ChartInputError as err:
+        raise OperatorError(f"manifest synthesis failed: {err}") from None
+    for line in [result.summary, *result.messages()]:
+        say(f"synth: {line}")
     classes = doctor_ops.generated_snapshot_ids(dist)
     nodeclass = next((doc for path in sorted(dist.glob("*.k8s.yaml")) for doc in yaml.safe_load_all(path.read_text())
                       if isinstance(doc, dict) and doc.get("kind") == "EC2NodeClass"), None)
@@ -222,3 +220,13 @@ def _doctor_context(config: AppConfig, dist: Path) -> doctor_ops.DoctorContext:
         eks=boto3.client("eks"), manifests_dir=dist, kubectl=None, kubectl_missing="the rehearsal has no cluster",
     )
 
+
+TEMPORARY_DIST = "the rehearsal's manifests (a temporary folder, removed at the end)"
+
+
+def _temporary_dist_named(check: doctor_ops.CheckResult, dist: Path) -> doctor_ops.CheckResult:
+    """The doctor names the manifests folder by its path; the rehearsal's is gone by the time the line is
+    read, so it is named for what it is: neither ./dist nor a path worth looking in."""
+    from dataclasses import replace
+
+    return replace(check, detail=check.detail.replace(f"{dist}/", f"{TEMPORARY_DIST}:").replace(str(dist), TEMPORARY_DIST))

@@ -25,6 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from k8s_charts.inputs import check_snapshot_id
+from settings import parameter_store
 from settings.names import metadata_parameter_name
 
 VERSION = re.compile(r"v?(?P<version>\d+\.\d+\.\d+)")
@@ -66,7 +67,7 @@ class PublishedSnapshot:
 
 
 def _is_not_found(err: ClientError) -> bool:
-    return err.response.get("Error", {}).get("Code") == "ParameterNotFound"
+    return parameter_store.is_not_found(err)
 
 
 def _get(ssm: Any, name: str) -> tuple[str, int] | None:
@@ -81,14 +82,7 @@ def _get(ssm: Any, name: str) -> tuple[str, int] | None:
 
 def _history(ssm: Any, name: str) -> list[tuple[str, int]]:
     """All stored versions of a parameter, newest first."""
-    versions: list[tuple[str, int]] = []
-    try:
-        for page in ssm.get_paginator("get_parameter_history").paginate(Name=name):
-            versions.extend((p["Value"], int(p.get("Version", 0))) for p in page["Parameters"])
-    except ClientError as err:
-        if _is_not_found(err):
-            return []
-        raise
+    versions = [(p["Value"], int(p.get("Version", 0))) for p in parameter_store.history(ssm, name)]
     return sorted(versions, key=lambda v: v[1], reverse=True)
 
 

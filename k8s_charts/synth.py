@@ -17,18 +17,16 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from k8s_charts.inputs import ChartInputError, check_snapshot_id
-from k8s_charts.published import PublishedSnapshot, read_published
-from k8s_charts.stack_outputs import read_stack_outputs
+from k8s_charts.inputs import ChartInputError
+from k8s_charts.snapshot_source import ENV_SNAPSHOT_ID
+from k8s_charts.synthesize import DEFAULT_OUTDIR, OFFLINE, SynthResult, synthesize
 from settings import names
 from settings.config import PREFIX, AppConfig, ConfigError, default_context, load_config
 
-ENV_SNAPSHOT_ID = "COLDSTART_SNAPSHOT_ID"
-DEFAULT_OUTDIR = "dist"
+BAD_INPUT = 2  # exit status for an invalid flag, config value or snapshot ID
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -51,8 +49,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def load_cfg(overrides: list[str]) -> AppConfig:
-    context = default_context()
+def load_cfg(overrides: list[str], base: AppConfig | None = None) -> AppConfig:
+    """``base`` (default: cdk.json's defaults) with ``-c KEY=VALUE`` overrides applied. Raises ConfigError."""
+    if base is not None and not overrides:
+        return base
+    context = default_context() if base is None else base.to_context()
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
@@ -61,155 +62,39 @@ def load_cfg(overrides: list[str]) -> AppConfig:
     return load_config(context)
 
 
-@dataclass
-class AwsFacts:
-    """What the synth learned from AWS; every field may be missing."""
+def synthesize_from_args(config: AppConfig, args: argparse.Namespace, session: Any = None) -> SynthResult:
+    """``synthesize`` with the flags of ``parse_args``; ``session`` (default: boto3's) unless --offline."""
+    if args.offline:
+        aws: Any = OFFLINE
+    elif session is not None:
+        aws = session
+    else:
+        import boto3
 
-    published: PublishedSnapshot | None = None
-    outputs: dict[str, str] = field(default_factory=dict)
-    account: str | None = None
-    region: str | None = None
-    warnings: list[str] = field(default_factory=list)
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
-
-
-def gather_from_aws(cfg: AppConfig, args: argparse.Namespace, session: Any) -> AwsFacts:
-    """Read Parameter Store, the stack outputs and the caller's account; never raises for AWS trouble."""
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    facts = AwsFacts()
-    # botocore reads AWS_DEFAULT_REGION; many tools set AWS_REGION instead.
-    region = args.region or cfg.region or session.region_name or os.environ.get("AWS_REGION")
-    client_config = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"})
-    aws_errors = (BotoCoreError, ClientError)
-    facts.region = region
-    try:
-        ssm = session.client("ssm", region_name=region, config=client_config)
-        facts.published = read_published(ssm, cfg.snapshotParameterName, snapshot_id=args.snapshot_id)
-    except aws_errors as err:
-        facts.warnings.append(f"WARNING: cannot read {cfg.snapshotParameterName} from Parameter Store ({_one_line(err)}); "
-                              "synthesizing as if no snapshot were published")
-        if args.snapshot_id:
-            facts.published = PublishedSnapshot(snapshot_id=args.snapshot_id, source="--snapshot-id", notes=(
-                "Parameter Store unreachable: using --snapshot-id without metadata (Bottlerocket version and digest unknown)",))
-        return facts  # the same trouble would repeat for every other call
-    try:
-        facts.outputs = read_stack_outputs(session.client("cloudformation", region_name=region, config=client_config))
-    except aws_errors as err:
-        facts.warnings.append(f"warning: cannot read the stack outputs ({_one_line(err)}); using flags and defaults")
-    if not (args.account or cfg.account):
-        try:
-            facts.account = session.client("sts", region_name=region, config=client_config).get_caller_identity()["Account"]
-        except aws_errors as err:
-            facts.warnings.append(f"warning: cannot determine the AWS account ({_one_line(err)})")
-    return facts
+        aws = boto3.Session()
+    return synthesize(config, outdir=Path(args.outdir), aws=aws, snapshot_id=args.snapshot_id,
+                      model_bucket=args.model_bucket, model_uri=args.model_uri, node_role_name=args.node_role_name,
+                      account=args.account, region=args.region, identity=args.identity, vllm_role_arn=args.vllm_role_arn)
 
 
-def offline_facts(args: argparse.Namespace) -> AwsFacts:
-    facts = AwsFacts()
-    if args.snapshot_id:
-        facts.published = PublishedSnapshot(snapshot_id=args.snapshot_id, source="--snapshot-id", notes=(
-            "--offline: using --snapshot-id without metadata (Bottlerocket version and digest unknown)",))
-    return facts
-
-
-def banner(lines: list[str]) -> str:
-    bar = "!" * 100
-    return "\n".join([bar, *(f"!! {line}" for line in lines), bar])
+def print_result(result: SynthResult) -> None:
+    """Notices to stderr (the loud ones in a banner), the summary and the files written to stdout."""
+    for line in result.messages():
+        print(line, file=sys.stderr)
+    print(result.summary)
+    for path in result.files:
+        print(f"wrote {path}")
 
 
 def main(argv: Sequence[str] | None = None, *, session: Any = None) -> int:
     args = parse_args(argv)
     try:
-        cfg = load_cfg(args.context)
-        if args.snapshot_id is not None:
-            args.snapshot_id = check_snapshot_id(args.snapshot_id, f"--snapshot-id (or {ENV_SNAPSHOT_ID})")
+        result = synthesize_from_args(load_cfg(args.context), args, session)
     except (ConfigError, ChartInputError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-
-    if args.offline:
-        facts = offline_facts(args)
-    else:
-        try:
-            if session is None:
-                import boto3
-
-                session = boto3.Session()
-            facts = gather_from_aws(cfg, args, session)
-        except ChartInputError as err:  # e.g. a malformed ID stored in the parameter: never guess one
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-
-    notices = list(facts.warnings)
-    node_role = args.node_role_name or facts.outputs.get(names.OUTPUT_KARPENTER_NODE_ROLE)
-    if node_role is None:
-        from k8s_charts.charts import default_node_role_name
-
-        node_role = default_node_role_name(cfg.clusterName)
-        notices.append(f"note: Karpenter node role assumed to be {node_role} (pass --node-role-name or deploy "
-                       f"{names.CLUSTER_STACK} so its {names.OUTPUT_KARPENTER_NODE_ROLE} output can be read)")
-    bucket = args.model_bucket or (None if cfg.modelBucketName else facts.outputs.get(names.OUTPUT_BUCKET_NAME))
-    identity = args.identity or ("irsa" if args.vllm_role_arn else "pod-identity")
-    role_arn = args.vllm_role_arn or (facts.outputs.get(names.OUTPUT_VLLM_ROLE_ARN) if identity == "irsa" else None)
-
-    problem = writable_directory_problem(Path(args.outdir))
-    if problem:
-        print(f"error: --outdir: invalid value {args.outdir!r}; {problem}; pass a writable folder such as {DEFAULT_OUTDIR}",
-              file=sys.stderr)
-        return 2
-
-    # Imported here: starting the jsii runtime is the slow part, and bad arguments should fail first.
-    import cdk8s
-
-    from k8s_charts.charts import build_charts
-
-    app = cdk8s.App(outdir=args.outdir)
-    try:
-        built = build_charts(app, cfg, facts.published, node_role_name=node_role, model_bucket=bucket, model_uri=args.model_uri,
-                             account=args.account or facts.account, region=args.region or facts.region,
-                             identity=identity, vllm_role_arn=role_arn)
-    except ChartInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    notices.extend(built.notices)
-    app.synth()
-
-    loud = [n for n in notices if n.startswith("WARNING")]
-    quiet = [n for n in notices if not n.startswith("WARNING")]
-    if loud:
-        print(banner(loud), file=sys.stderr)
-    for line in quiet:
-        print(line, file=sys.stderr)
-    nodes = built.props.gpu_nodes
-    snapshot = nodes.snapshot_id or "NONE (empty data volume)"
-    print(f"snapshot: {snapshot}; AMI: {nodes.ami_alias}; image: {built.props.vllm.image}")
-    for chart in built.charts:
-        print(f"wrote {Path(args.outdir) / (chart.node.id + '.k8s.yaml')}")
+        return BAD_INPUT
+    print_result(result)
     return 0
-
-
-def writable_directory_problem(path: Path) -> str | None:
-    """Why ``path`` cannot take the manifests (None: it can). Checked before jsii starts: node's own
-    error for a file or a read-only /proc path is a traceback, or a hang on /proc."""
-    if path.exists() and not path.is_dir():
-        return "it exists and is not a directory"
-    resolved = path.resolve()
-    if resolved == Path("/proc") or Path("/proc") in resolved.parents or Path("/sys") in resolved.parents:
-        return "it is inside a kernel pseudo file system"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        return f"it cannot be written ({err.strerror or err})"
-    return None
 
 
 if __name__ == "__main__":

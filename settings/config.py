@@ -314,6 +314,18 @@ class AppConfig(PipelineSettings):
     manifestsDeployment: str = key(
         choice("kubectl", "cdk"),
         "kubectl: make update-manifests + kubectl apply/GitOps; cdk: the cluster stack applies them.")
+    # --- demo chat app (apps/chat) ---
+    chatEnabled: bool = key(
+        boolean,
+        "Deploy the demo chat API + page next to vLLM (update-manifests, deploy-apps; ClusterIP only, open it with "
+            "`coldstart chat-url`). Costs one small pod (100m CPU, 128 MiB) and an ECR repository.")
+    chatRepository: str = key(
+        text(r"[a-z0-9]+([._/-][a-z0-9]+)*", "expected an ECR repository name such as vllm-coldstart/chat"),
+        "ECR repository the storage stack creates for the chat image (`make build-push-images` pushes to it; "
+            "tags are immutable, scanned on push, the newest 20 kept).")
+    chatImageTag: str | None = key(
+        text(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "expected an image tag such as git-1a2b3c4 or null", optional=True),
+        "Chat image tag to deploy; null = git-<short SHA of this checkout>, the tag `make build-push-images` pushes.")
 
     # --- derived values (one place, so stacks, charts and handlers agree) ---
     @property

@@ -113,6 +113,7 @@ OUTPUT_VLLM_ROLE_ARN = "VllmModelReadRoleArn"
 OUTPUT_STATE_MACHINE_ARN = "SnapshotStateMachineArn"
 OUTPUT_CLUSTER_NAME = "ClusterName"
 OUTPUT_KUBECONFIG_COMMAND = "KubeconfigCommand"
+OUTPUT_CHAT_REPOSITORY_URI = "ChatRepositoryUri"
 
 # Kubernetes
 GPU_NODEPOOL = "gpu"
@@ -122,6 +123,11 @@ GPU_RESOURCE = "nvidia.com/gpu"
 KARPENTER_SERVICE_ACCOUNT = "karpenter"
 VLLM_APP_LABEL = "vllm"
 VLLM_PORT = 8000
+# The demo chat app (apps/chat): its container listens on CHAT_PORT, its ClusterIP Service on CHAT_SERVICE_PORT.
+CHAT_APP_LABEL = "chat"
+CHAT_PORT = 8080
+CHAT_SERVICE_PORT = 80
+CHAT_IMAGE_TAG_PREFIX = "git-"  # make build-push-images tags git-<short SHA>
 
 # Compile cache shared through S3 (k8s_charts/runtime/compile_cache_sync.py; docs/compile-cache.md).
 # Everything lives under s3://<model bucket>/<COMPILE_CACHE_PREFIX>/<image key>/; the vLLM role may write

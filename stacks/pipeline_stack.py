@@ -10,7 +10,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from lambdas.snapshot_pipeline.defaults import PipelineDefaults
+from lambdas.snapshot_pipeline.core.defaults import PipelineDefaults
 from settings import names
 from settings.config import AppConfig
 from stacks.nag import acknowledge

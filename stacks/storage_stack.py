@@ -1,4 +1,5 @@
-"""Model storage: the weights bucket. Its own stack so the cluster can be replaced without it."""
+"""Storage that outlives the cluster: the model weights bucket and the demo chat app's image repository.
+Its own stack so the cluster can be replaced without it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from constructs import Construct
 
 from settings import names
 from settings.config import AppConfig
+from stacks.constructs.app_images import ChatImageRepository
 from stacks.constructs.model_bucket import ModelBucket
 from stacks.nag import acknowledge
 
@@ -28,3 +30,7 @@ class StorageStack(Stack):
         # An explicit, named export: the cluster stack imports it by this stable name (rather than
         # CDK's generated export), so its IAM policy and nag acknowledgement read the same way.
         CfnOutput(self, "ModelBucketArn", value=self.bucket.bucket_arn, export_name=names.EXPORT_MODEL_BUCKET_ARN)
+        if config.chatEnabled:
+            chat = ChatImageRepository(self, "ChatImages", repository_name=config.chatRepository)
+            CfnOutput(self, names.OUTPUT_CHAT_REPOSITORY_URI, value=chat.repository.repository_uri,
+                      description="ECR repository of the demo chat image (make build-push-images pushes here)")

@@ -1,4 +1,4 @@
-"""Shared fixtures. The whole CDK app is synthesized once per test session (it costs seconds)."""
+"""Shared fixtures. The whole CDK app is synthesized once per test session, shared by the xdist workers (it costs seconds)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.built_once import built_once_per_session
 
 # jsii prints a large Node end-of-life banner on every start; the value is the Node major to silence.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -57,12 +59,14 @@ class SynthesizedApp:
 
 @pytest.fixture(scope="session")
 def synthesized_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
-    """The real app (app.py's build_app with cdk.json's defaults and cdk-nag on), synthesized once."""
-    from app import build_app, new_app
-    from settings.config import load_default_config
+    """The real app (app.py's build_app with cdk.json's defaults and cdk-nag on), synthesized once per session."""
 
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app = new_app(outdir=str(outdir))
-    build_app(app, load_default_config())
-    app.synth()  # raises if any cdk-nag finding is unacknowledged
-    return SynthesizedApp(outdir)
+    def synth(outdir: Path) -> None:
+        from app import build_app, new_app
+        from settings.config import load_default_config
+
+        app = new_app(outdir=str(outdir))
+        build_app(app, load_default_config())
+        app.synth()  # raises if any cdk-nag finding is unacknowledged
+
+    return SynthesizedApp(built_once_per_session(tmp_path_factory, "cdk.out", synth))

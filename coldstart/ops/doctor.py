@@ -19,9 +19,10 @@ from botocore.exceptions import ClientError
 from coldstart.ops.aws import stack_output
 from coldstart.ops.errors import OperatorError, describe_expected_error
 from coldstart.ops.kubectl import KubectlLike
+from coldstart.ops.smoke import ModelStarting, SmokeFailed, SmokeResult, format_result
 from coldstart.ops.snapshots import published_snapshot_id
 from k8s_charts.inputs import SNAPSHOT_ID
-from settings import names
+from settings import names, parameter_store
 from settings.config import AppConfig
 
 PASS, FAIL, SKIP, WARN = "pass", "fail", "skip", "warn"
@@ -65,6 +66,9 @@ class DoctorContext:
     manifests_dir: Path
     kubectl: KubectlLike | None
     kubectl_missing: str = ""
+    # One streamed completion against the served model (coldstart.ops.smoke through a port-forward);
+    # the CLI builds it when kubectl can reach the cluster.
+    smoke: Callable[[], SmokeResult] | None = None
     _published: str | None = field(default=None, init=False)
 
     @property
@@ -122,12 +126,12 @@ def check_cuda(ctx: DoctorContext) -> str:
     NVIDIA driver the version table gives for its Bottlerocket release (a table refresh may change it)."""
     import json
 
-    from lambdas.snapshot_pipeline import cuda_gate
-    from lambdas.snapshot_pipeline.image_config import CudaRequirement, parse_version
+    from lambdas.snapshot_pipeline.core import cuda_gate
+    from lambdas.snapshot_pipeline.core.image_config import CudaRequirement, parse_version
 
     ctx.published()
     try:
-        metadata = json.loads(ctx.ssm.get_parameter(Name=names.metadata_parameter_name(ctx.parameter))["Parameter"]["Value"])
+        metadata = json.loads(parameter_store.get(ctx.ssm, names.metadata_parameter_name(ctx.parameter)) or "")
     except (ClientError, ValueError):
         raise _Skip("no readable metadata (see the check above)") from None
     verdicts = metadata.get("cuda")
@@ -275,6 +279,21 @@ def _has_pod_identity(pod: dict[str, Any]) -> bool:
     return bool(containers) and all(any(e.get("name") == POD_IDENTITY_ENV for e in c.get("env", [])) for c in containers)
 
 
+def check_serving(ctx: DoctorContext) -> str:
+    ctx.cluster()
+    if ctx.smoke is None:
+        raise _Skip("no smoke test configured")
+    _vllm_pods(ctx, ctx.cluster())
+    try:
+        result = ctx.smoke()
+    except ModelStarting as starting:
+        raise _Warn(f"vLLM is still starting: {starting}") from None
+    except SmokeFailed as failed:
+        raise _Fail(str(failed), f"kubectl logs -n {ctx.config.vllmNamespace} -l {APP_LABEL}={names.VLLM_APP_LABEL}; "
+                                 "then make smoke") from None
+    return format_result(result)
+
+
 CHECKS: list[tuple[str, Callable[[DoctorContext], str]]] = [
     ("snapshot parameter is set", check_parameter),
     ("metadata matches the snapshot ID", check_metadata),
@@ -285,6 +304,7 @@ CHECKS: list[tuple[str, Callable[[DoctorContext], str]]] = [
     ("GPU nodes restored from it", check_gpu_nodes),
     ("vLLM image was already present", check_image_present),
     ("vLLM pods carry the model-read role", check_model_role),
+    ("model answers a chat completion", check_serving),
 ]
 
 

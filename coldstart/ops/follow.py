@@ -15,7 +15,7 @@ from typing import Any
 
 from coldstart.ops.errors import OperatorError
 from k8s_charts.inputs import SNAPSHOT_ID
-from lambdas.snapshot_pipeline import gate as gate_decisions
+from lambdas.snapshot_pipeline.steps import gate as gate_decisions
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 # Events that carry an error: the state that was running when they happened is the failing state.

@@ -26,6 +26,10 @@ class Kubectl:
     def _base(self) -> list[str]:
         return [self.binary, *(["--context", self.context] if self.context else [])]
 
+    def command(self, *args: str) -> list[str]:
+        """The argv for ``kubectl [--context C] <args>`` (for callers that manage the process themselves)."""
+        return [*self._base(), *args]
+
     def unavailable_reason(self) -> str | None:
         """None when kubectl and a kubeconfig with a current context are present, else why not."""
         if shutil.which(self.binary) is None:

@@ -15,8 +15,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from coldstart.ops.errors import OperatorError
-from lambdas.snapshot_pipeline.retention import parameter_history, rollback_target  # one rule for retention and rollback
-from settings import names
+from lambdas.snapshot_pipeline.steps.retention import rollback_target  # one rule for retention and rollback
+from settings import names, parameter_store
 
 ROLLBACK_KEY = names.METADATA_ROLLBACK_KEY
 
@@ -47,19 +47,14 @@ def tags_of(snapshot: dict[str, Any]) -> dict[str, str]:
 
 
 def published_snapshot_id(ssm: Any, parameter: str) -> str | None:
-    try:
-        return str(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ParameterNotFound":
-            return None
-        raise
+    return parameter_store.get(ssm, parameter)
 
 
 
 
 def _metadata_versions(ssm: Any, parameter: str) -> list[dict[str, Any]]:
     out = []
-    for version in parameter_history(ssm, names.metadata_parameter_name(parameter)):
+    for version in parameter_store.history(ssm, names.metadata_parameter_name(parameter)):
         try:
             value = json.loads(version["Value"])
         except ValueError:
@@ -123,11 +118,11 @@ def _metadata_for(ssm: Any, parameter: str, snapshot_id: str, snapshot: dict[str
 
 def apply_rollback(ssm: Any, parameter: str, plan: RollbackPlan) -> None:
     """Metadata first, the ID last: readers treat the ID as the commit point (as the pipeline does)."""
-    ssm.put_parameter(
-        Name=names.metadata_parameter_name(parameter), Value=json.dumps(plan.metadata, sort_keys=True), Type="String",
-        Overwrite=True, Tier="Intelligent-Tiering",  # as the pipeline publishes it: a long image list may exceed 4 KB
+    parameter_store.put(
+        ssm, names.metadata_parameter_name(parameter), json.dumps(plan.metadata, sort_keys=True),
+        tier="Intelligent-Tiering",  # as the pipeline publishes it: a long image list may exceed 4 KB
     )
-    ssm.put_parameter(Name=parameter, Value=plan.target, Type="String", Overwrite=True)
+    parameter_store.put(ssm, parameter, plan.target)
 
 
 def snapshot_rows(ec2: Any, ssm: Any, parameter: str) -> list[SnapshotRow]:

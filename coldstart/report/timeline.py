@@ -258,33 +258,115 @@ def _fmt_bytes(n: float) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
-# --- the builder ------------------------------------------------------------------------------
+# --- the builder: one function per phase, in the order the pod lives them -------------------
+
+
+@dataclass
+class _Evidence:
+    """What every phase reads (the pod, its container, its events) and what each adds to
+    (phases, milestones, notes, problems: their order is the order the report prints)."""
+
+    inputs: ColdStartInputs
+    created: datetime
+    name: str
+    cspec: dict[str, Any]
+    cstatus: dict[str, Any]
+    events: list[Event]
+    cevents: list[Event]  # the vLLM container's own events
+    phases: dict[str, Phase]
+    milestones: list[Milestone]
+    notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def pod(self) -> dict[str, Any]:
+        return self.inputs.pod
+
+
+@dataclass
+class _Node:
+    name: str | None
+    nodeclaim: dict[str, Any] | None
+    nodeclaim_name: str | None
+    instance_type: str | None
+    capacity_type: str | None
+    ready_at: datetime | None
+
+
+@dataclass
+class _Attempt:
+    """The container's state and the attempt its log belongs to (the latest one)."""
+
+    restart_count: int
+    running: dict[str, Any] | None
+    terminated: dict[str, Any] | None
+    waiting: dict[str, Any] | None
+    last_terminated: dict[str, Any] | None
+    first_start: datetime | None
+    start: datetime | None = None
+    end: datetime | None = None
 
 
 def build_timeline(inputs: ColdStartInputs) -> Timeline:
     """The phase timeline of one pod's start. Raises ReportError on unusable input."""
+    ev = _evidence(inputs)
+    node = _node_phase(ev)
+    image_s = _image_phase(ev)
+    attempt = _container_start_phase(ev, node.ready_at, image_s)
+    _restarts_phase(ev, attempt)
+    restarts = _restarts(ev, attempt)
+    log, facts = _vllm_log_phases(ev, attempt.start)
+    ready_at, ready_source = _ready_phase(ev, log, facts, attempt.start)
+    outcome, evidence_end = _outcome(ev, attempt, restarts, log, facts, ready_at)
+    probe = _probe_findings(ev, attempt, restarts, log, outcome, ready_at)
+    if outcome == "starting":
+        ev.notes.append("the pod is not ready yet: phases after the last log line are in progress or not reached")
+    hydration = _hydration(ev, node.nodeclaim)
+    cache_events = _cache_events(ev)
+    ev.milestones.sort(key=lambda m: m.at)
+    meta = inputs.pod.get("metadata") or {}
+    timeline = Timeline(
+        pod_name=ev.name, namespace=str(meta.get("namespace", "default")), container=inputs.container, image=ev.cspec.get("image"),
+        node_name=node.name, nodeclaim=node.nodeclaim_name, instance_type=node.instance_type, capacity_type=node.capacity_type,
+        vllm_version=log.version if log else None, created=ev.created, ready_at=ready_at, ready_source=ready_source,
+        outcome=outcome, phases=[ev.phases[k] for k in BY_KEY if k != "restarts" or attempt.restart_count],
+        milestones=ev.milestones, restarts=restarts, startup_probe=probe, weights=facts.weights_info, compile=facts.compile_info,
+        evidence_end=evidence_end, hydration=hydration, cache_events=cache_events, notes=ev.notes, problems=ev.problems,
+    )
+    if (u := timeline.unattributed_s) is not None:
+        unknown = ", ".join(p.label for p in timeline.phases if p.status != MEASURED)
+        ev.notes.append(f"{u:.1f} s of the total belong to phases the evidence does not separate: {unknown}")
+    return timeline
+
+
+def _evidence(inputs: ColdStartInputs) -> _Evidence:
     pod = inputs.pod
     meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
     created = parse_time(meta.get("creationTimestamp"), field="pod metadata.creationTimestamp")
     if created is None:
         raise ReportError("pod metadata.creationTimestamp: missing; the pod JSON must come from `kubectl get pod -o json`")
     name, uid = str(meta.get("name", "?")), meta.get("uid")
-    cspec = next((c for c in spec.get("containers") or [] if c.get("name") == inputs.container), {})
-    cstatus = next((c for c in status.get("containerStatuses") or [] if c.get("name") == inputs.container), {})
     events = events_for(inputs.events, kind="Pod", name=name, uid=uid)
-    cevents = [e for e in events if e.field_path == container_field_path(inputs.container)]
-    notes: list[str] = []
-    problems: list[str] = []
-    milestones: list[Milestone] = [Milestone("pod created", created, "pod metadata.creationTimestamp")]
-    phases = {key: Phase(key) for key in BY_KEY}
+    ev = _Evidence(
+        inputs=inputs, created=created, name=name,
+        cspec=next((c for c in spec.get("containers") or [] if c.get("name") == inputs.container), {}),
+        cstatus=next((c for c in status.get("containerStatuses") or [] if c.get("name") == inputs.container), {}),
+        events=events, cevents=[e for e in events if e.field_path == container_field_path(inputs.container)],
+        phases={key: Phase(key) for key in BY_KEY},
+        milestones=[Milestone("pod created", created, "pod metadata.creationTimestamp")],
+    )
     if not inputs.events:
-        notes.append("no events given: image pull and container start are unknown (events expire after 1 h by default)")
+        ev.notes.append("no events given: image pull and container start are unknown (events expire after 1 h by default)")
+    return ev
 
-    # --- node ---
-    node_name = spec.get("nodeName")
-    scheduled_event = _first(events, "Scheduled")
-    scheduled_at = condition_time(pod, "PodScheduled") or (scheduled_event.first if scheduled_event else None)
-    nc = _nodeclaim_for(inputs.nodeclaims, node_name, nominated_nodeclaim(events))
+
+def _node_phase(ev: _Evidence) -> _Node:
+    """Pod created -> node ready: the NodeClaim's conditions, else the pod's scheduling."""
+    phases, created = ev.phases, ev.created
+    node_name = (ev.pod.get("spec") or {}).get("nodeName")
+    scheduled_event = _first(ev.events, "Scheduled")
+    scheduled_at = condition_time(ev.pod, "PodScheduled") or (scheduled_event.first if scheduled_event else None)
+    nc = _nodeclaim_for(ev.inputs.nodeclaims, node_name, nominated_nodeclaim(ev.events))
     nc_name = instance_type = capacity_type = None
     node_ready_at, node_source = None, ""
     if nc is not None:
@@ -295,7 +377,7 @@ def build_timeline(inputs: ColdStartInputs) -> Timeline:
         steps = [(c, condition_time(nc, c)) for c in ("Launched", "Registered", "Initialized")]
         for cond, at in steps:
             if at:
-                milestones.append(Milestone(f"NodeClaim {cond.lower()}", at, f"nodeclaim/{nc_name} status.conditions[{cond}]"))
+                ev.milestones.append(Milestone(f"NodeClaim {cond.lower()}", at, f"nodeclaim/{nc_name} status.conditions[{cond}]"))
         initialized = steps[2][1]
         if initialized and initialized <= created:
             node_ready_at, node_source = scheduled_at, "pod PodScheduled (node already running)"
@@ -306,25 +388,27 @@ def build_timeline(inputs: ColdStartInputs) -> Timeline:
             parts = [f"{cond.lower()} +{seconds_between(created, at):.0f} s" for cond, at in steps if at]
             phases["node_ready"].detail = f"NodeClaim {nc_name} ({instance_type or '?'}, {capacity_type or '?'}): " + ", ".join(parts)
         else:
-            problems.append(f"NodeClaim {nc_name} is not Initialized yet")
+            ev.problems.append(f"NodeClaim {nc_name} is not Initialized yet")
     elif scheduled_at:
         node_ready_at, node_source = scheduled_at, "pod PodScheduled"
         phases["node_ready"].detail = f"no NodeClaim for node {node_name or '?'}: measured to the pod's scheduling"
-        if inputs.nodeclaims or "nodeclaims" in inputs.sources:
-            notes.append(f"no NodeClaim matches node {node_name!r}: node phase runs from pod creation to scheduling")
+        if ev.inputs.nodeclaims or "nodeclaims" in ev.inputs.sources:
+            ev.notes.append(f"no NodeClaim matches node {node_name!r}: node phase runs from pod creation to scheduling")
     if scheduled_at:
-        milestones.append(Milestone("pod scheduled", scheduled_at, "pod PodScheduled condition / Scheduled event"))
+        ev.milestones.append(Milestone("pod scheduled", scheduled_at, "pod PodScheduled condition / Scheduled event"))
     node = phases["node_ready"]
-    node.seconds = _clamped(seconds_between(created, node_ready_at), "node ready", notes)
+    node.seconds = _clamped(seconds_between(created, node_ready_at), "node ready", ev.notes)
     node.source = node_source
     if node.seconds is not None:
         node.status = MEASURED
+    return _Node(node_name, nc, nc_name, instance_type, capacity_type, node_ready_at)
 
-    # --- image ---
-    image = cspec.get("image")
-    pulled_ev = _first(cevents, "Pulled")
-    pulling_ev = _first(cevents, "Pulling")
-    img = phases["image"]
+
+def _image_phase(ev: _Evidence) -> float | None:
+    """The image pull, from the Pulled event (its message states the duration); returns its seconds."""
+    pulled_ev = _first(ev.cevents, "Pulled")
+    pulling_ev = _first(ev.cevents, "Pulling")
+    img = ev.phases["image"]
     pull = parse_pulled(pulled_ev.message) if pulled_ev else None
     if pull and pull.present:
         img.seconds, img.status, img.source = 0.0, MEASURED, "Pulled event"
@@ -334,101 +418,125 @@ def build_timeline(inputs: ColdStartInputs) -> Timeline:
         size = f"{_fmt_bytes(pull.size_bytes)} " if pull.size_bytes else ""
         rate = f" at {pull.size_bytes / pull.seconds / 2**20:.0f} MiB/s" if pull.size_bytes and pull.seconds else ""
         img.detail = f"pulled {size}from the registry{rate}: not in the node's image cache"
-        problems.append("the vLLM image was pulled from the registry: the node's data volume did not hold it "
-                        "(no snapshot on the node class, or a snapshot without this image digest)")
+        ev.problems.append("the vLLM image was pulled from the registry: the node's data volume did not hold it "
+                           "(no snapshot on the node class, or a snapshot without this image digest)")
     elif pulled_ev and pulling_ev and pulled_ev.first and pulling_ev.first:
         img.seconds, img.status, img.source = seconds_between(pulling_ev.first, pulled_ev.first), MEASURED, "Pulling -> Pulled events"
         img.detail = "pulled (duration from event times)"
-    elif inputs.events:
-        img.detail = f"no Pulled event for container {inputs.container} (events expire after 1 h by default)"
+    elif ev.inputs.events:
+        img.detail = f"no Pulled event for container {ev.inputs.container} (events expire after 1 h by default)"
     if pulled_ev and pulled_ev.first:
-        milestones.append(Milestone("image ready", pulled_ev.first, "Pulled event"))
+        ev.milestones.append(Milestone("image ready", pulled_ev.first, "Pulled event"))
+    return img.seconds
 
-    # --- container start ---
-    started_ev = _first(cevents, "Started")
-    restart_count = int(cstatus.get("restartCount") or 0)
-    state, last_state = cstatus.get("state") or {}, cstatus.get("lastState") or {}
-    running, terminated = state.get("running"), state.get("terminated")
-    waiting, last_terminated = state.get("waiting"), last_state.get("terminated")
-    first_start = started_ev.first if started_ev else None
-    if first_start is None and restart_count == 0:
-        first_start = parse_time((running or terminated or {}).get("startedAt"), field="containerStatuses.state.startedAt")
-    if first_start:
-        milestones.append(Milestone("container started", first_start, "Started event" if started_ev else "containerStatuses"))
-    cs = phases["container_start"]
-    if first_start and node_ready_at and img.seconds is not None:
-        cs.seconds = _clamped(seconds_between(node_ready_at, first_start) - img.seconds, "container start", notes)
+
+def _container_start_phase(ev: _Evidence, node_ready_at: datetime | None, image_s: float | None) -> _Attempt:
+    """Node ready -> first container start, less the pull; and which attempt the log belongs to."""
+    started_ev = _first(ev.cevents, "Started")
+    restart_count = int(ev.cstatus.get("restartCount") or 0)
+    state, last_state = ev.cstatus.get("state") or {}, ev.cstatus.get("lastState") or {}
+    attempt = _Attempt(restart_count, running=state.get("running"), terminated=state.get("terminated"),
+                       waiting=state.get("waiting"), last_terminated=last_state.get("terminated"),
+                       first_start=started_ev.first if started_ev else None)
+    if attempt.first_start is None and restart_count == 0:
+        attempt.first_start = parse_time((attempt.running or attempt.terminated or {}).get("startedAt"),
+                                         field="containerStatuses.state.startedAt")
+    if attempt.first_start:
+        ev.milestones.append(Milestone("container started", attempt.first_start,
+                                       "Started event" if started_ev else "containerStatuses"))
+    cs = ev.phases["container_start"]
+    if attempt.first_start and node_ready_at and image_s is not None:
+        cs.seconds = _clamped(seconds_between(node_ready_at, attempt.first_start) - image_s, "container start", ev.notes)
         cs.source = "node ready -> Started event, less the image pull"
         cs.detail = "sandbox, volumes, init containers, container create"
         if cs.seconds is not None:
             cs.status = MEASURED
+    _latest_attempt(attempt)
+    return attempt
 
-    # --- the attempt the log belongs to ---
-    attempt_start: datetime | None
-    attempt_end: datetime | None = None
-    if running:
-        attempt_start = parse_time(running.get("startedAt"), field="containerStatuses.state.running.startedAt")
-    elif terminated:
-        attempt_start = parse_time(terminated.get("startedAt"), field="containerStatuses.state.terminated.startedAt")
-        attempt_end = parse_time(terminated.get("finishedAt"), field="containerStatuses.state.terminated.finishedAt")
-    elif waiting and last_terminated:  # CrashLoopBackOff: the log shown is the last attempt's
-        attempt_start = parse_time(last_terminated.get("startedAt"), field="containerStatuses.lastState.terminated.startedAt")
-        attempt_end = parse_time(last_terminated.get("finishedAt"), field="containerStatuses.lastState.terminated.finishedAt")
+
+def _latest_attempt(attempt: _Attempt) -> None:
+    if attempt.running:
+        attempt.start = parse_time(attempt.running.get("startedAt"), field="containerStatuses.state.running.startedAt")
+    elif attempt.terminated:
+        attempt.start = parse_time(attempt.terminated.get("startedAt"), field="containerStatuses.state.terminated.startedAt")
+        attempt.end = parse_time(attempt.terminated.get("finishedAt"), field="containerStatuses.state.terminated.finishedAt")
+    elif attempt.waiting and attempt.last_terminated:  # CrashLoopBackOff: the log shown is the last attempt's
+        attempt.start = parse_time(attempt.last_terminated.get("startedAt"), field="containerStatuses.lastState.terminated.startedAt")
+        attempt.end = parse_time(attempt.last_terminated.get("finishedAt"), field="containerStatuses.lastState.terminated.finishedAt")
     else:
-        attempt_start = first_start
-    rs = phases["restarts"]
-    if restart_count == 0:
+        attempt.start = attempt.first_start
+
+
+def _restarts_phase(ev: _Evidence, attempt: _Attempt) -> None:
+    """First container start -> start of the attempt in the log (0 without restarts)."""
+    rs = ev.phases["restarts"]
+    if attempt.restart_count == 0:
         rs.seconds, rs.status, rs.source = 0.0, MEASURED, "restartCount 0"
-    else:
-        rs.seconds = _clamped(seconds_between(first_start, attempt_start), "restarts", notes)
-        rs.status = MEASURED if rs.seconds is not None else UNKNOWN
-        rs.source = "first Started event -> start of the attempt in the log"
-        rs.detail = f"{restart_count} restart(s); the phases below are the latest attempt's"
-        if attempt_start:
-            milestones.append(Milestone(f"container started (attempt {restart_count + 1})", attempt_start, "containerStatuses"))
+        return
+    rs.seconds = _clamped(seconds_between(attempt.first_start, attempt.start), "restarts", ev.notes)
+    rs.status = MEASURED if rs.seconds is not None else UNKNOWN
+    rs.source = "first Started event -> start of the attempt in the log"
+    rs.detail = f"{attempt.restart_count} restart(s); the phases below are the latest attempt's"
+    if attempt.start:
+        ev.milestones.append(Milestone(f"container started (attempt {attempt.restart_count + 1})", attempt.start, "containerStatuses"))
 
-    restarts = Restarts(count=restart_count)
-    restarts.startup_probe_kills = sum(e.count for e in cevents if is_startup_probe_kill(e))
-    restarts.startup_probe_failures = sum(e.count for e in cevents if is_startup_probe_failure(e))
-    if last_terminated:
-        restarts.last_termination = {k: last_terminated.get(k) for k in ("reason", "exitCode", "startedAt", "finishedAt")}
 
-    # --- vLLM, from the log ---
-    log = parse_vllm_log(inputs.log, reference=created) if inputs.log else None
+def _restarts(ev: _Evidence, attempt: _Attempt) -> Restarts:
+    restarts = Restarts(count=attempt.restart_count)
+    restarts.startup_probe_kills = sum(e.count for e in ev.cevents if is_startup_probe_kill(e))
+    restarts.startup_probe_failures = sum(e.count for e in ev.cevents if is_startup_probe_failure(e))
+    if attempt.last_terminated:
+        restarts.last_termination = {k: attempt.last_terminated.get(k) for k in ("reason", "exitCode", "startedAt", "finishedAt")}
+    return restarts
+
+
+def _vllm_log_phases(ev: _Evidence, attempt_start: datetime | None) -> tuple[VllmLog | None, _VllmFacts]:
+    """API init, weights, torch.compile and CUDA graphs, from the container log."""
+    log = parse_vllm_log(ev.inputs.log, reference=ev.created) if ev.inputs.log else None
     if log is None:
-        notes.append("no container log given: the vLLM phases are unknown (save it with kubectl logs --timestamps)")
+        ev.notes.append("no container log given: the vLLM phases are unknown (save it with kubectl logs --timestamps)")
     elif not log.kubectl_timestamps:
-        notes.append("log saved without --timestamps: times come from vLLM's own lines (whole seconds, no year, read as UTC)")
-    facts = _vllm_phases(log, attempt_start, phases, notes)
-    weights_end, compile_s, graphs_s = facts.weights_end, facts.compile_s, facts.graphs_s
-    if weights_end:
-        milestones.append(Milestone("weights loaded", weights_end, "vLLM log"))
+        ev.notes.append("log saved without --timestamps: times come from vLLM's own lines (whole seconds, no year, read as UTC)")
+    facts = _vllm_phases(log, attempt_start, ev.phases, ev.notes)
+    if facts.weights_end:
+        ev.milestones.append(Milestone("weights loaded", facts.weights_end, "vLLM log"))
+    return log, facts
 
-    # --- ready ---
-    ready_at, ready_source = _ready(pod, log, attempt_start)
+
+def _ready_phase(ev: _Evidence, log: VllmLog | None, facts: _VllmFacts,
+                 attempt_start: datetime | None) -> tuple[datetime | None, str]:
+    """When the pod was ready, and the engine's remaining start (weights loaded -> ready, less compile and graphs)."""
+    ready_at, ready_source = _ready(ev.pod, log, attempt_start)
     if log and (hit := log.first("app_startup")) and hit.line.ts:
-        milestones.append(Milestone("API server up", hit.line.ts, "uvicorn 'Application startup complete.'", hit.line.ts_exact))
+        ev.milestones.append(Milestone("API server up", hit.line.ts, "uvicorn 'Application startup complete.'", hit.line.ts_exact))
     if ready_at:
-        milestones.append(Milestone("ready", ready_at, ready_source))
-    rest = phases["engine_rest"]
-    if ready_at and weights_end and compile_s is not None and graphs_s is not None:
-        rest.seconds = _clamped(seconds_between(weights_end, ready_at) - compile_s - graphs_s, "engine rest", notes)
+        ev.milestones.append(Milestone("ready", ready_at, ready_source))
+    rest = ev.phases["engine_rest"]
+    if ready_at and facts.weights_end and facts.compile_s is not None and facts.graphs_s is not None:
+        rest.seconds = _clamped(seconds_between(facts.weights_end, ready_at) - facts.compile_s - facts.graphs_s, "engine rest", ev.notes)
         if rest.seconds is not None:
             rest.status, rest.source = MEASURED, f"weights loaded -> {ready_source}, less compile and graphs"
             rest.detail = "memory profiling, KV cache, warm-up, API server start, readiness"
+    return ready_at, ready_source
 
-    # --- outcome and where an unfinished attempt stopped ---
-    kill_seen = restarts.startup_probe_kills > 0
+
+def _outcome(ev: _Evidence, attempt: _Attempt, restarts: Restarts, log: VllmLog | None, facts: _VllmFacts,
+             ready_at: datetime | None) -> tuple[str, datetime | None]:
+    """ready | crash_loop | failed | starting, and where an unfinished attempt stopped; returns the
+    outcome and when the evidence ends."""
+    phases = ev.phases
     if ready_at:
         outcome = "ready"
-    elif (waiting and waiting.get("reason") == "CrashLoopBackOff") or (restart_count and kill_seen):
+    elif (attempt.waiting and attempt.waiting.get("reason") == "CrashLoopBackOff") or (
+            attempt.restart_count and restarts.startup_probe_kills > 0):
         outcome = "crash_loop"
-    elif terminated:
+    elif attempt.terminated:
         outcome = "failed"
     else:
         outcome = "starting"
-    evidence_end = attempt_end or (log.last_ts if log else None)
-    if outcome != "ready" and attempt_start is None:
+    evidence_end = attempt.end or (log.last_ts if log else None)
+    if outcome != "ready" and attempt.start is None:
         # The container never started: the wait is in the node, the pull or the container start.
         pending = next((phases[k] for k in ("node_ready", "image", "container_start") if phases[k].status != MEASURED), None)
         if pending:
@@ -436,61 +544,61 @@ def build_timeline(inputs: ColdStartInputs) -> Timeline:
         for key in VLLM_PHASES:
             phases[key].status = NOT_REACHED
     elif outcome != "ready":
-        _mark_unfinished(phases, facts, attempt_start, evidence_end)
-    if inputs.previous_log and restart_count:
-        prev = parse_vllm_log(inputs.previous_log, reference=created)
+        _mark_unfinished(phases, facts, attempt.start, evidence_end)
+    if ev.inputs.previous_log and attempt.restart_count:
+        prev = parse_vllm_log(ev.inputs.previous_log, reference=ev.created)
         restarts.previous_attempt_stopped_in = _stopped_in(prev)
+    return outcome, evidence_end
 
-    probe = _probe_window(cspec)
-    if kill_seen:
-        where = next((p for p in phases.values() if p.status == IN_PROGRESS), None)
+
+def _probe_findings(ev: _Evidence, attempt: _Attempt, restarts: Restarts, log: VllmLog | None, outcome: str,
+                    ready_at: datetime | None) -> ProbeWindow | None:
+    """The startup probe against the start: kills, a window too short or too thin, a delay that held readiness back."""
+    probe = _probe_window(ev.cspec)
+    attempt_start = attempt.start
+    if restarts.startup_probe_kills > 0:
+        where = next((p for p in ev.phases.values() if p.status == IN_PROGRESS), None)
         msg = (f"killed by its startup probe {restarts.startup_probe_kills} time(s) "
-               f"({restarts.startup_probe_failures} failed probes, {restart_count} restart(s))")
+               f"({restarts.startup_probe_failures} failed probes, {attempt.restart_count} restart(s))")
         if probe:
             msg += (f"; the probe allows {probe.window_s} s from container start "
                     f"({probe.initial_delay_s} + {probe.period_s} x ({probe.failure_threshold} - 1))")
         if where and outcome != "ready":
             msg += f"; the last attempt was in {where.label}" + (f" after {where.at_least:.0f} s in it" if where.at_least else "")
-        problems.append(msg + ": raise the startup budget or shorten the start (see docs/coldstart.md)")
+        ev.problems.append(msg + ": raise the startup budget or shorten the start (see docs/coldstart.md)")
     if probe and ready_at and attempt_start:
         needed = seconds_between(attempt_start, ready_at) or 0.0
         if needed > probe.window_s:
-            problems.append(f"ready {needed:.0f} s after container start, past the startup probe window of {probe.window_s} s")
+            ev.problems.append(f"ready {needed:.0f} s after container start, past the startup probe window of {probe.window_s} s")
         elif probe.window_s - needed < 0.1 * probe.window_s:
-            notes.append(f"startup probe margin is thin: ready after {needed:.0f} s of a {probe.window_s} s window")
+            ev.notes.append(f"startup probe margin is thin: ready after {needed:.0f} s of a {probe.window_s} s window")
     app_up = log.first("app_startup") if log else None
     if probe and ready_at and attempt_start and app_up and app_up.line.ts:
         # Readiness probes wait for the startup probe, whose first try is at initialDelaySeconds.
         first_probe = attempt_start + timedelta(seconds=probe.initial_delay_s)
         held = seconds_between(app_up.line.ts, first_probe) or 0.0
         if held > probe.period_s and ready_at >= first_probe:
-            notes.append(f"the API was up {seconds_between(attempt_start, app_up.line.ts):.0f} s after container start, "
-                         f"but the startup probe's initialDelaySeconds ({probe.initial_delay_s}) held readiness back "
-                         f"~{held:.0f} s: a shorter delay with more failures allowed keeps the same window")
-    if outcome == "starting":
-        notes.append("the pod is not ready yet: phases after the last log line are in progress or not reached")
+            ev.notes.append(f"the API was up {seconds_between(attempt_start, app_up.line.ts):.0f} s after container start, "
+                            f"but the startup probe's initialDelaySeconds ({probe.initial_delay_s}) held readiness back "
+                            f"~{held:.0f} s: a shorter delay with more failures allowed keeps the same window")
+    return probe
 
-    hydration = hydration_of(nc, inputs.nodeclasses, inputs.fsr) if (inputs.nodeclasses or inputs.fsr is not None) else None
+
+def _hydration(ev: _Evidence, nodeclaim: dict[str, Any] | None) -> Hydration | None:
+    inputs = ev.inputs
+    hydration = hydration_of(nodeclaim, inputs.nodeclasses, inputs.fsr) if (inputs.nodeclasses or inputs.fsr is not None) else None
     if hydration is not None and hydration.lazy:
-        problems.append(f"the node's data volume was lazily loaded ({hydration.detail}): see docs/coldstart.md, Hydration")
-    # in time order (restore, then publish), whatever order the logs were saved in
-    cache_events = sorted(parse_cache_events(inputs.compile_cache_log), key=lambda e: (e.end is None, e.end or created))
-    for ev in cache_events:
-        if ev.end:
-            milestones.append(Milestone(ev.event.replace("_", " ") + " done", ev.end, "compile-cache log"))
-    milestones.sort(key=lambda m: m.at)
-    timeline = Timeline(
-        pod_name=name, namespace=str(meta.get("namespace", "default")), container=inputs.container, image=image,
-        node_name=node_name, nodeclaim=nc_name, instance_type=instance_type, capacity_type=capacity_type,
-        vllm_version=log.version if log else None, created=created, ready_at=ready_at, ready_source=ready_source,
-        outcome=outcome, phases=[phases[k] for k in BY_KEY if k != "restarts" or restart_count],
-        milestones=milestones, restarts=restarts, startup_probe=probe, weights=facts.weights_info, compile=facts.compile_info,
-        evidence_end=evidence_end, hydration=hydration, cache_events=cache_events, notes=notes, problems=problems,
-    )
-    if (u := timeline.unattributed_s) is not None:
-        unknown = ", ".join(p.label for p in timeline.phases if p.status != MEASURED)
-        notes.append(f"{u:.1f} s of the total belong to phases the evidence does not separate: {unknown}")
-    return timeline
+        ev.problems.append(f"the node's data volume was lazily loaded ({hydration.detail}): see docs/coldstart.md, Hydration")
+    return hydration
+
+
+def _cache_events(ev: _Evidence) -> list[CacheEvent]:
+    """The compile-cache sync runs in time order (restore, then publish), whatever order the logs were saved in."""
+    cache_events = sorted(parse_cache_events(ev.inputs.compile_cache_log), key=lambda e: (e.end is None, e.end or ev.created))
+    for cache in cache_events:
+        if cache.end:
+            ev.milestones.append(Milestone(cache.event.replace("_", " ") + " done", cache.end, "compile-cache log"))
+    return cache_events
 
 
 def _vllm_phases(log: VllmLog | None, attempt_start: datetime | None, phases: dict[str, Phase],

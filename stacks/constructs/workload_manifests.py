@@ -33,10 +33,7 @@ class WorkloadManifests(Construct):
             manifest = cluster.add_cdk8s_chart(chart.node.id, chart)
             manifest.node.add_dependency(*after)
             self.manifests.append(manifest)
+        # Nothing published is one of these notices ("WARNING: no image-cache snapshot is published yet"):
+        # every synth path gets that warning from the charts' props, so it is not repeated here.
         for notice in built.notices:
             Annotations.of(self).add_warning_v2("vllm-coldstart:manifests", notice)
-        if published is None:
-            Annotations.of(self).add_warning_v2(
-                "vllm-coldstart:no-snapshot",
-                "No snapshot is published yet: GPU nodes get an empty data volume and pull the vLLM image. "
-                "Run the snapshot pipeline, then deploy again.")

@@ -15,7 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from lambdas.snapshot_pipeline.defaults import PipelineDefaults
+from lambdas.snapshot_pipeline.core.defaults import PipelineDefaults
 from settings import names
 from stacks.nag import acknowledge, acknowledge_findings, nag_resource
 

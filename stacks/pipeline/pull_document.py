@@ -1,7 +1,7 @@
 """The pipeline's SSM Command document: the fixed pull/pin/verify script with data-only parameters.
 
 The start_pull role may SendCommand with this document only (not AWS-RunShellScript), so it cannot
-run arbitrary shell on the builder. The content comes from lambdas/snapshot_pipeline/pull_script.py,
+run arbitrary shell on the builder. The content comes from lambdas/snapshot_pipeline/steps/pull_script.py,
 the single source of the pull script (control-container wait, admin-container bash, one `sheltie` call per host binary); the parameters' allowedPattern is the injection guard (see there).
 """
 
@@ -11,7 +11,7 @@ from aws_cdk import CfnTag
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from lambdas.snapshot_pipeline import pull_script
+from lambdas.snapshot_pipeline.steps import pull_script
 from settings import names
 
 

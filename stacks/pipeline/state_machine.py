@@ -22,8 +22,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from lambdas.snapshot_pipeline import errors
-from lambdas.snapshot_pipeline.gate import PROCEED, PUBLISHED, SUPERSEDED, WAIT
+from lambdas.snapshot_pipeline.core import errors
+from lambdas.snapshot_pipeline.steps.gate import PROCEED, PUBLISHED, SUPERSEDED, WAIT
 
 J = sfn.JsonPath
 
@@ -53,8 +53,19 @@ class SnapshotPipelineDefinition(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, fns: dict[str, lambda_.IFunction]) -> None:
         super().__init__(scope, construct_id)
         self.fns = fns
+        # Back to front: each phase is built with its successor (states are created in this order).
+        self.cleanup_entry = self._cleanup_phase()
+        publish = self._publish_phase()
+        create_snapshot = self._snapshot_phase(on_done=publish)
+        stop = self._stop_phase(on_done=create_snapshot)
+        start_pull = self._pull_phase(on_done=stop)
+        launch = self._launch_phase(on_done=start_pull)
+        gate = self._gate_phase(on_proceed=launch)
+        self.start = self._resolve_phase(on_done=gate)
 
-        # ---- end states ------------------------------------------------------------------------
+    # ---- cleanup (success and every failure path), then the end states ---------------------------
+    def _cleanup_phase(self) -> sfn.Pass:
+        """StartCleanupPolls: Cleanup until done, then BuildFailed (``$.error`` set) or Retention -> Published."""
         build_failed = sfn.Fail(self, "BuildFailed", error_path="$.error.Error", cause_path="$.error.Cause")
         cleanup_failed = sfn.Fail(self, "CleanupFailed", error_path="$.cleanupError.Error", cause_path="$.cleanupError.Cause")
         cleanup_incomplete = sfn.Fail(
@@ -63,50 +74,60 @@ class SnapshotPipelineDefinition(Construct):
         )
         published = sfn.Succeed(self, "Published")
 
-        # ---- cleanup (success and every failure path) --------------------------------------------
         retention = self._task("Retention", "retention", {}, result_path="$.retention", catch_to=build_failed)
         retention.next(published)
         outcome = sfn.Choice(self, "BuildSucceeded?").when(sfn.Condition.is_present(ERROR_PATH), build_failed).otherwise(retention)
         cleanup = self._task("Cleanup", "cleanup", {"executionArn": J.execution_id}, result_path="$.cleanup", catch_to=cleanup_failed,
                              catch_path="$.cleanupError")
-        self.cleanup_entry = self._poll_loop(
+        return self._poll_loop(
             "Cleanup", cleanup, done=sfn.Condition.boolean_equals("$.cleanup.done", True), on_done=outcome,
             limit_path="$.plan.maxPolls", on_timeout=cleanup_incomplete,
         )
 
-        # ---- build, back to front (each step needs its successor) --------------------------------
+    # ---- publish ---------------------------------------------------------------------------------
+    def _publish_phase(self) -> tasks.LambdaInvoke:
         publish = self._task("Publish", "publish",
                              {"plan": J.object_at("$.plan"), "execution": J.object_at("$.execution"), "snapshot": J.object_at("$.snapshot")},
                              result_path="$.published")
         publish.next(self.cleanup_entry)
+        return publish
 
+    # ---- build: launch -> online -> pull -> verify -> stop -> snapshot ---------------------------
+    def _snapshot_phase(self, *, on_done: sfn.IChainable) -> tasks.LambdaInvoke:
+        """CreateSnapshot, then CheckSnapshot until completed."""
         check_snapshot = self._task("CheckSnapshot", "check_snapshot", {"snapshotId": J.string_at("$.snapshot.snapshotId")},
                                     result_path="$.check")
         snapshot_loop = self._poll_loop(
-            "Snapshot", check_snapshot, done=sfn.Condition.boolean_equals("$.check.completed", True), on_done=publish,
+            "Snapshot", check_snapshot, done=sfn.Condition.boolean_equals("$.check.completed", True), on_done=on_done,
             limit_path="$.plan.maxPolls",
             on_timeout=self._timeout(errors.SNAPSHOT_TIMEOUT, "snapshot {} did not complete within {} polls of {} s",
                                      "$.snapshot.snapshotId", "$.plan.maxPolls"),
         )
         create_snapshot = self._task("CreateSnapshot", "create_snapshot", self._builder_payload(), result_path="$.snapshot")
         create_snapshot.next(snapshot_loop)
+        return create_snapshot
 
+    def _stop_phase(self, *, on_done: sfn.IChainable) -> tasks.LambdaInvoke:
+        """StopBuilder, then CheckBuilderStopped until stopped."""
         check_stopped = self._task("CheckBuilderStopped", "check_stopped", {"instanceId": J.string_at("$.builder.instanceId")},
                                    result_path="$.check")
         stop_loop = self._poll_loop(
-            "Stop", check_stopped, done=sfn.Condition.boolean_equals("$.check.stopped", True), on_done=create_snapshot,
+            "Stop", check_stopped, done=sfn.Condition.boolean_equals("$.check.stopped", True), on_done=on_done,
             limit_path="$.plan.maxPolls",
             on_timeout=self._timeout(errors.STOP_TIMEOUT, "builder {} did not stop within {} polls of {} s",
                                      "$.builder.instanceId", "$.plan.maxPolls"),
         )
         stop = self._task("StopBuilder", "stop_builder", {"instanceId": J.string_at("$.builder.instanceId")}, result_path=J.DISCARD)
         stop.next(stop_loop)
+        return stop
 
+    def _pull_phase(self, *, on_done: sfn.IChainable) -> tasks.LambdaInvoke:
+        """StartPull, CheckPull until the command is done, then VerifyImages."""
         verify = self._task("VerifyImages", "verify_images",
                             {"commandId": J.string_at("$.command.commandId"), "instanceId": J.string_at("$.builder.instanceId"),
                              "plan": J.object_at("$.plan")},
                             result_path="$.verified")
-        verify.next(stop)
+        verify.next(on_done)
         check_pull = self._task("CheckPull", "check_pull",
                                 {"commandId": J.string_at("$.command.commandId"), "instanceId": J.string_at("$.builder.instanceId")},
                                 result_path="$.check")
@@ -118,11 +139,14 @@ class SnapshotPipelineDefinition(Construct):
         )
         start_pull = self._task("StartPull", "start_pull", self._builder_payload(), result_path="$.command")
         start_pull.next(pull_loop)
+        return start_pull
 
+    def _launch_phase(self, *, on_done: sfn.IChainable) -> tasks.LambdaInvoke:
+        """LaunchBuilder, then CheckBuilderOnline until SSM reports it online."""
         check_online = self._task("CheckBuilderOnline", "check_online", {"instanceId": J.string_at("$.builder.instanceId")},
                                   result_path="$.check")
         online_loop = self._poll_loop(
-            "Online", check_online, done=sfn.Condition.boolean_equals("$.check.online", True), on_done=start_pull,
+            "Online", check_online, done=sfn.Condition.boolean_equals("$.check.online", True), on_done=on_done,
             limit_path="$.plan.maxPolls",
             on_timeout=self._timeout(errors.BUILDER_ONLINE_TIMEOUT, "SSM did not report builder {} online within {} polls of {} s",
                                      "$.builder.instanceId", "$.plan.maxPolls"),
@@ -130,8 +154,11 @@ class SnapshotPipelineDefinition(Construct):
         launch = self._task("LaunchBuilder", "launch_builder", {"plan": J.object_at("$.plan"), "execution": J.object_at("$.execution")},
                             result_path="$.builder")
         launch.next(online_loop)
+        return launch
 
-        # ---- before anything exists: gate (no cleanup needed) -------------------------------------
+    # ---- before anything exists: resolve and gate (no cleanup needed) ----------------------------
+    def _gate_phase(self, *, on_proceed: sfn.IChainable) -> sfn.Pass:
+        """StartGatePolls: CheckGate until it says proceed (or ends the run: superseded, published, busy)."""
         gate = self._task("CheckGate", "gate", {"plan": J.object_at("$.plan"), "execution": J.object_at("$.execution")},
                           result_path="$.gate", catch_to=None)
         busy = sfn.Fail(self, "PipelineBusy", error=errors.PIPELINE_BUSY_TIMEOUT,
@@ -140,7 +167,7 @@ class SnapshotPipelineDefinition(Construct):
         wait_gate = sfn.Wait(self, "WaitForOlderRun", time=sfn.WaitTime.seconds_path("$.plan.pollIntervalSeconds"))
         gate_choice = (
             sfn.Choice(self, "GateDecision")
-            .when(sfn.Condition.string_equals("$.gate.decision", PROCEED), launch)
+            .when(sfn.Condition.string_equals("$.gate.decision", PROCEED), on_proceed)
             .when(sfn.Condition.string_equals("$.gate.decision", SUPERSEDED), sfn.Succeed(self, "Superseded"))
             .when(sfn.Condition.string_equals("$.gate.decision", PUBLISHED), sfn.Succeed(self, "AlreadyPublished"))
             .when(sfn.Condition.and_(sfn.Condition.string_equals("$.gate.decision", WAIT),
@@ -150,9 +177,12 @@ class SnapshotPipelineDefinition(Construct):
         reset_gate.next(gate)
         gate.next(gate_choice)
         wait_gate.next(self._increment("Gate")).next(gate)
+        return reset_gate
 
+    def _resolve_phase(self, *, on_done: sfn.IChainable) -> tasks.LambdaInvoke:
+        """ResolveInput (the first state: its result is the whole working state), then Debounce if the plan asks."""
         debounce = sfn.Wait(self, "Debounce", time=sfn.WaitTime.seconds_path("$.plan.debounceSeconds"))
-        debounce.next(reset_gate)
+        debounce.next(on_done)
         resolve = self._task(
             "ResolveInput", "resolve_input",
             {"input": J.entire_payload, "executionArn": J.execution_id, "stateMachineArn": J.state_machine_id,
@@ -160,8 +190,8 @@ class SnapshotPipelineDefinition(Construct):
             result_path="$", catch_to=None,
         )
         resolve.next(sfn.Choice(self, "Debounce?").when(sfn.Condition.number_greater_than("$.plan.debounceSeconds", 0), debounce)
-                     .otherwise(reset_gate))
-        self.start = resolve
+                     .otherwise(on_done))
+        return resolve
 
     # ---- the one place retry/catch policy is attached --------------------------------------------
     def _task(self, state: str, step: str, payload: dict, *, result_path: str, catch_to: sfn.IChainable | None | str = "cleanup",

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from k8s_charts.charts import CHAT_CHART
 from k8s_charts.published import PublishedImage, PublishedSnapshot
 from settings.config import AppConfig
 
@@ -54,7 +55,8 @@ def synth(config: AppConfig, published: PublishedSnapshot | None, **kwargs: Any)
 
 
 def find(manifests: Manifests, kind: str) -> dict[str, Any]:
-    matches = [o for objs in manifests.values() for o in objs if o["kind"] == kind]
+    """The one object of ``kind`` in the GPU-node and vLLM charts (the chat chart has its own tests)."""
+    matches = [o for chart, objs in manifests.items() if chart != CHAT_CHART for o in objs if o["kind"] == kind]
     assert len(matches) == 1, f"expected one {kind}, found {len(matches)}"
     return matches[0]
 

@@ -22,6 +22,7 @@ from settings.config import load_default_config
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 FIXTURE_DIGEST = METADATA["images"][0]["digest"].removeprefix("sha256:")
+CHAT_TAG = "git-0123456789ab"  # fixed: the default is the checkout's commit, new on every commit
 SCENARIOS = {"published": published_fixture, "unpublished": lambda: None}
 
 
@@ -29,10 +30,10 @@ SCENARIOS = {"published": published_fixture, "unpublished": lambda: None}
 def test_default_manifests_match_the_golden_files(scenario: str, tmp_path: Path) -> None:
     app = cdk8s.App(outdir=str(tmp_path))
     build_charts(app, load_default_config(), SCENARIOS[scenario](), node_role_name=NODE_ROLE, model_bucket=BUCKET,
-                 account=ACCOUNT, region=REGION)
+                 account=ACCOUNT, region=REGION, chat_image_tag=CHAT_TAG)
     app.synth()
     written = {p.name: p.read_text() for p in sorted(tmp_path.glob("*.k8s.yaml"))}
-    assert sorted(written) == ["gpu-nodes.k8s.yaml", "vllm.k8s.yaml"]
+    assert sorted(written) == ["chat.k8s.yaml", "gpu-nodes.k8s.yaml", "vllm.k8s.yaml"]
     golden_dir = GOLDEN / scenario
     if UPDATE:
         golden_dir.mkdir(parents=True, exist_ok=True)

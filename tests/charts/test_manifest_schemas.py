@@ -72,7 +72,8 @@ def test_built_in_kinds_validate_against_the_clusters_kubernetes_version(scenari
     kinds = {o["kind"] for o in built_in}
     assert kinds - {"ConfigMap"} == {"Namespace", "ServiceAccount", "Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy"}
     # the ConfigMap carries the compile-cache sync script, only with compileCacheS3
-    [pod] = [o["spec"]["template"]["spec"] for o in built_in if o["kind"] == "Deployment"]
+    [pod] = [o["spec"]["template"]["spec"] for o in built_in
+             if o["kind"] == "Deployment" and o["metadata"]["name"] == names.VLLM_APP_LABEL]
     restores = [c for c in pod.get("initContainers", []) if c["name"] == names.COMPILE_CACHE_RESTORE_CONTAINER]
     assert ("ConfigMap" in kinds) == bool(restores)
     for obj in built_in:

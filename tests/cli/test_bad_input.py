@@ -1,64 +1,134 @@
-"""Bad input a new user tries (issue 12's list): each is refused before any work starts, naming the
-value and the fix, with exit code 2 (usage), and no traceback."""
+"""Bad input a new user tries (issue 12's list), in one table: each command runs as the user runs it
+(a subprocess), and must end with ONE line on stderr naming the value and the fix, the table's exit
+code (2 for usage, 130 for Ctrl-C), no traceback, and no process of its own left running."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import sys
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from settings.config import ConfigError, from_app_context
-
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = str(REPO / "tests" / "report" / "fixtures" / "warm")
+SYNTH = ["-m", "k8s_charts.synth", "--offline", "--model-bucket", "example-bucket", "--region", "us-west-2"]
+CDK_CONTEXT = json.loads((REPO / "cdk.json").read_text())["context"]
+WATCHDOG_S = 600  # only ends a hung run (the bug this table once caught: synth spinning on /proc); never reached when it works
 
 
-def _model_dir(tmp_path: Path) -> str:
-    folder = tmp_path / "model"
-    folder.mkdir()
-    (folder / "config.json").write_text("{}")
-    return str(folder)
+@dataclass(frozen=True)
+class Case:
+    argv: list[str]  # after `python`; {tmp} is the test's temporary folder
+    exit_code: int
+    fragments: list[str]  # each must appear in the one line
+    cdk_context: dict[str, object] | None = None  # run the way `cdk synth -c ...` runs app.py (cdk.json's "app")
+    interrupt_after: str | None = None  # Ctrl-C (SIGINT to the process group, as a terminal sends it) once stdout shows this
+    untouched: list[str] = field(default_factory=list)  # files the refused command must not change
 
 
-@pytest.mark.parametrize(("args", "fragments"), [
-    (["setup-model-s3", "--bucket", "s3://x", "--from-dir", "{model}"], ["--bucket", "'s3://x'", "not a URI"]),
-    (["report", FIXTURE, "--save-bundle", "/etc/passwd"], ["--save-bundle", "'/etc/passwd' exists and is not a", "directory"]),
-    (["report", FIXTURE, "--chart", "{tmp}/start.gif"], ["--chart", ".svg or .png"]),
-], ids=["bucket-uri", "bundle-onto-a-file", "chart-format"])
-def test_cli_usage_errors_name_the_value_and_exit_2(cli, tmp_path: Path, args: list[str], fragments: list[str]) -> None:
-    args = [a.replace("{model}", str(tmp_path)).replace("{tmp}", str(tmp_path)) for a in args]
-    result = cli(*args)
-    assert result.exit_code == 2, result.output
-    text = " ".join(result.output.replace("│", " ").split())
-    for fragment in fragments:
-        assert fragment in text, text
-    assert "Traceback" not in result.output
-    if "--save-bundle" in args:
-        assert Path("/etc/passwd").is_file()  # untouched
+CASES = {
+    # k8s_charts.synth: refused before node starts (it once hung at 90% CPU on /proc, tracebacked on a file).
+    "synth-outdir-proc": Case([*SYNTH, "--outdir", "/proc/nope"], 2,
+                              ["--outdir: invalid value '/proc/nope'", "kernel pseudo file system", "pass a writable folder"]),
+    "synth-outdir-file": Case([*SYNTH, "--outdir", "/etc/passwd"], 2,
+                              ["--outdir: invalid value '/etc/passwd'", "exists and is not a directory", "pass a writable folder"],
+                              untouched=["/etc/passwd"]),
+    # The operator CLI: its usage errors are one line too (not click's boxed usage text).
+    "report-bundle-onto-a-file": Case(["-m", "coldstart", "report", FIXTURE, "--save-bundle", "/etc/passwd"], 2,
+                                      ["--save-bundle: '/etc/passwd' exists and is not a directory", "name a new or empty folder"],
+                                      untouched=["/etc/passwd"]),
+    "report-chart-format": Case(["-m", "coldstart", "report", FIXTURE, "--chart", "{tmp}/start.gif"], 2,
+                                ["--chart: '{tmp}/start.gif'", "written as .svg or .png"]),
+    "bucket-uri": Case(["-m", "coldstart", "setup-model-s3", "--bucket", "s3://x"], 2,
+                       ["--bucket: invalid value 's3://x'", "expected an S3 bucket name", "not a URI"]),
+    # Context keys: `cdk synth` fails like the CLI, naming the key and the spelling that works.
+    "cdk-unprefixed-key": Case(["app.py"], 1, ["gpuLimit: invalid context key gpuLimit='-4' without the coldstart: prefix",
+                                               "use -c coldstart:gpuLimit="], cdk_context={"gpuLimit": "-4"}),
+    "cdk-unknown-key": Case(["app.py"], 1, ["coldstart:gpuLimt: unknown key", "did you mean coldstart:gpuLimit?"],
+                            cdk_context={"coldstart:gpuLimt": "4"}),
+    "cli-unknown-key": Case(["-m", "coldstart", "-c", "gpuLimt=4", "plan"], 1,
+                            ["coldstart:gpuLimt: unknown key", "did you mean coldstart:gpuLimit?"]),
+    # Ctrl-C once the emulator runs the state machine (node, jsii's runtime, is running too).
+    "rehearse-ctrl-c": Case(["-m", "coldstart", "rehearse"], 130,
+                            ["interrupted (Ctrl-C)", "coldstart rehearse stopped", "run it again"], interrupt_after="started arn:aws:states:"),
+}
+MARKS = {"rehearse-ctrl-c": [pytest.mark.e2e, pytest.mark.synth]}
 
 
-@pytest.mark.parametrize(("outdir", "fragment"), [
-    ("/etc/passwd", "it exists and is not a directory"),
-    ("/proc/nope", "it is inside a kernel pseudo file system"),
-])
-def test_synth_refuses_an_unwritable_outdir_before_starting_node(outdir: str, fragment: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "k8s_charts.synth", "--offline", "--model-bucket", "example-bucket",
-                           "--region", "us-west-2", "--outdir", outdir], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        f"error: --outdir: invalid value {outdir!r}; {fragment}; pass a writable folder such as dist"]
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (children of each of its threads, recursively), from /proc."""
+    found: set[int] = set()
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            pids = [int(p) for p in children.read_text().split()]
+        except OSError:  # the thread ended while we looked
+            continue
+        for child in pids:
+            found |= {child, *_descendants(child)}
+    return found
 
 
-def test_an_unprefixed_cdk_context_key_is_refused_not_ignored() -> None:
-    with pytest.raises(ConfigError, match=r"^gpuLimit: invalid context key gpuLimit=-4 without the coldstart: prefix.*-c coldstart:gpuLimit="):
-        from_app_context({"gpuLimit": -4})
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited (only its parent's wait is missing)
 
 
-def test_an_unknown_key_gets_a_did_you_mean() -> None:
-    with pytest.raises(ConfigError, match=r"coldstart:gpuLimt: unknown key; did you mean coldstart:gpuLimit\?"):
-        from_app_context({"coldstart:gpuLimt": 4})
+@pytest.mark.parametrize("name", [pytest.param(name, id=name, marks=MARKS.get(name, [])) for name in CASES])
+def test_bad_input_gets_one_line_with_the_value_and_the_fix(name: str, tmp_path: Path) -> None:
+    case = CASES[name]
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in case.argv]
+    scratch = tmp_path / "tmp"  # the command's TMPDIR: what it leaves there, it left behind
+    scratch.mkdir()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "CDK_OUTDIR": str(tmp_path / "cdk.out"), "TMPDIR": str(scratch)}
+    if case.cdk_context is not None:
+        env["CDK_CONTEXT_JSON"] = json.dumps({**CDK_CONTEXT, **case.cdk_context})  # what the CDK CLI passes: cdk.json + -c
+    before = {path: Path(path).read_bytes() for path in case.untouched}
+
+    # Given the command, started in its own session so Ctrl-C can go to its whole process group
+    proc = subprocess.Popen([sys.executable, *argv], cwd=REPO, env=env, text=True, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watchdog = threading.Timer(WATCHDOG_S, os.killpg, (proc.pid, signal.SIGKILL))
+    watchdog.start()
+    children: set[int] = set()
+    try:
+        if case.interrupt_after:
+            assert proc.stdout is not None
+            seen = []
+            for line in proc.stdout:  # wait for the line, not for a time
+                seen.append(line)
+                if case.interrupt_after in line:
+                    break
+            else:
+                pytest.fail(f"never printed {case.interrupt_after!r}:\n{''.join(seen)}{proc.stderr.read() if proc.stderr else ''}")
+            children = _descendants(proc.pid)
+            assert children, "expected the jsii runtime (node) to be running by now"
+            # When the user presses Ctrl-C
+            os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate()
+    finally:
+        watchdog.cancel()
+
+    # Then one line names the value and the fix, with the table's exit code and no traceback
+    text = stderr.replace(str(tmp_path), "{tmp}")
+    assert proc.returncode == case.exit_code, f"exit {proc.returncode}:\n{stdout}\n{stderr}"
+    assert "Traceback" not in stdout + stderr, stderr
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    for fragment in case.fragments:
+        assert fragment in lines[0], lines[0]
+    # and nothing it started is still running or left in its temporary folder, nothing it refused to write was written
+    assert not [pid for pid in children if _alive(pid)], f"left running: {children}"
+    assert not list(scratch.iterdir())
+    assert {path: Path(path).read_bytes() for path in case.untouched} == before
 
 
 def test_the_offline_synth_summary_shows_the_apps_warnings(synthesized_app) -> None:  # type: ignore[no-untyped-def]
@@ -76,3 +146,18 @@ def test_doctor_names_a_manifests_folder_outside_the_working_directory_in_full(t
     monkeypatch.chdir(REPO)
     assert _shown(REPO / "dist") == "dist"
     assert _shown(tmp_path / "dist") == str(tmp_path / "dist")
+
+
+def test_the_rehearsals_doctor_line_names_its_temporary_manifests_for_what_they_are(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The rehearsal's manifests live in a temporary folder that is gone when the line is read."""
+    from coldstart.ops.doctor import CheckResult, _shown
+    from coldstart.rehearsal import TEMPORARY_DIST, _temporary_dist_named
+
+    monkeypatch.chdir(REPO)
+    dist = tmp_path / "coldstart-rehearsal-x" / "dist"
+    check = CheckResult("generated EC2NodeClass uses it", "PASS", f"{_shown(dist)}/ EC2NodeClass gpu-bottlerocket -> snap-1")
+
+    shown = _temporary_dist_named(check, dist).detail
+
+    assert shown == f"{TEMPORARY_DIST}: EC2NodeClass gpu-bottlerocket -> snap-1"
+    assert "dist/" not in shown and str(tmp_path) not in shown

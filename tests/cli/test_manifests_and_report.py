@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from coldstart.ops.doctor import generated_snapshot_ids
 from settings import names
@@ -29,6 +30,20 @@ def test_update_manifests_writes_the_published_snapshot_into_the_nodeclass(aws, 
     assert result.exit_code == 0, result.output
     assert generated_snapshot_ids(tmp_path / "dist")[names.GPU_NODECLASS] == [snap]
     assert result.stdout.strip().splitlines()[-1] == f"EC2NodeClass snapshotID: {snap}"
+
+
+@pytest.mark.synth
+def test_update_manifests_synthesizes_this_commands_config_and_passes_synth_flags_on(cli, tmp_path):
+    # the global -c is this command's typed config; --offline and --model-bucket are the synth's own flags
+    result = cli("--region", "us-west-2", "-c", "gpuLimit=7", "update-manifests", "--outdir", str(tmp_path / "dist"),
+                 "--offline", "--model-bucket", "my-models", "-c", "driftBudgetNodes=3")
+
+    assert result.exit_code == 0, result.output
+    pool = next(o for o in yaml.safe_load_all((tmp_path / "dist" / "gpu-nodes.k8s.yaml").read_text()) if o["kind"] == "NodePool")
+    assert pool["spec"]["limits"] == {"nvidia.com/gpu": 7}
+    assert pool["spec"]["disruption"]["budgets"][0]["nodes"] == "3"
+    assert "s3://my-models/" in (tmp_path / "dist" / "vllm.k8s.yaml").read_text()
+    assert result.stdout.strip().splitlines()[-1] == "EC2NodeClass snapshotID: none (nodes start with an empty data volume)"
 
 
 @pytest.mark.synth

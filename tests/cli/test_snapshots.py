@@ -126,8 +126,8 @@ def test_rollback_moves_fast_snapshot_restore_to_the_restored_snapshot(aws, cli,
         calls.append(("disable", snapshot_id, azs, parameter_value()))
         return {"states": {}, "errors": {"us-west-2a": "InternalError: try again"}}
 
-    monkeypatch.setattr("lambdas.snapshot_pipeline.fsr.enable_fsr", enable_fsr)
-    monkeypatch.setattr("lambdas.snapshot_pipeline.fsr.disable_fsr", disable_fsr)
+    monkeypatch.setattr("lambdas.snapshot_pipeline.steps.fsr.enable_fsr", enable_fsr)
+    monkeypatch.setattr("lambdas.snapshot_pipeline.steps.fsr.disable_fsr", disable_fsr)
 
     # FSR and the (default) initialization rate exclude each other: switching to FSR turns the rate off.
     result = cli("-c", "fastSnapshotRestoreAzs=us-west-2a", "-c", "volumeInitializationRate=null", "rollback", "--yes")
@@ -142,6 +142,6 @@ def test_rollback_without_fast_snapshot_restore_azs_does_not_touch_it(aws, cli, 
     old, new = pipeline_snapshot(), pipeline_snapshot()
     publish(old)
     publish(new)
-    monkeypatch.setattr("lambdas.snapshot_pipeline.fsr.enable_fsr", lambda *a, **k: pytest.fail("FSR enabled"))
+    monkeypatch.setattr("lambdas.snapshot_pipeline.steps.fsr.enable_fsr", lambda *a, **k: pytest.fail("FSR enabled"))
 
     assert cli("rollback", "--yes").exit_code == 0

@@ -3,26 +3,32 @@ each e2e test gets a fresh moto world with that template's functions and state m
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from moto import mock_aws
 
 from coldstart import emulator
-from lambdas.snapshot_pipeline.defaults import PipelineDefaults
+from lambdas.snapshot_pipeline.core.defaults import PipelineDefaults
 from settings import names
 from settings.config import AppConfig, load_default_config
 from stacks.pipeline_stack import pipeline_defaults
+from tests.built_once import built_once_per_session
 
 REGION = "us-west-2"
 ACCOUNT = emulator.ACCOUNT
 PREVIOUS_SNAPSHOT = "snap-0123456789abcdef0"
 
-# Small intervals so waits take seconds; the definition is otherwise the deployed one.
+# Small poll counts so timeouts are reached in a few polls (the waits themselves run on a virtual clock);
+# the definition is otherwise the deployed one.
 DEFAULTS = load_default_config()
 VLLM_TAG, K8S_VERSION = DEFAULTS.vllmImageTag, DEFAULTS.kubernetesVersion  # what the default config builds
 BOTTLEROCKET = emulator.DEFAULT_BOTTLEROCKET_VERSION  # what the seeded public parameters announce
@@ -37,8 +43,27 @@ def pipeline_config() -> AppConfig:
 
 @pytest.fixture(scope="session")
 def pipeline_template(pipeline_config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The synthesized PipelineStack template (cdk-nag AwsSolutions on: an unacknowledged finding fails here)."""
-    return emulator.synthesize_pipeline_template(pipeline_config, tmp_path_factory.mktemp("pipeline-cdk-out"), nag=True)
+    """The synthesized PipelineStack template (cdk-nag AwsSolutions on: an unacknowledged finding fails here),
+    synthesized once per session and shared by the xdist workers."""
+    def synth(outdir: Path) -> None:
+        emulator.synthesize_pipeline_template(pipeline_config, outdir, nag=True)
+
+    outdir = built_once_per_session(tmp_path_factory, "pipeline-cdk-out", synth)
+    return json.loads((outdir / f"{names.PIPELINE_STACK}.template.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def _pipeline_definition_text(pipeline_template: dict[str, Any]) -> str:
+    arns = {logical_id: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id[:64]}" for logical_id in emulator.template_functions(pipeline_template)}
+    return emulator.state_machine_definition(pipeline_template, arns, region=REGION)
+
+
+@pytest.fixture
+def pipeline_definition(_pipeline_definition_text: str) -> dict[str, Any]:
+    """The state machine definition of the synthesized template, parsed: the one way tests read it. Its intrinsics
+    are resolved by the emulator, as for the e2e runs (each Lambda ARN names the function's logical ID);
+    a fresh copy per test."""
+    return dict(json.loads(_pipeline_definition_text))
 
 
 @pytest.fixture
@@ -100,7 +125,7 @@ class World:
         return self.ec2.describe_volumes()["Volumes"]
 
     def snapshots(self) -> list[dict[str, Any]]:
-        """Snapshots the pipeline made (moto also lists its stock AMIs' snapshots as ours)."""
+        """Snapshots the pipeline made (filtered by its tag: anything else in the account is not the pipeline's)."""
         filters = [{"Name": f"tag:{names.TAG_MANAGED_BY}", "Values": [names.MANAGED_BY_VALUE]}]
         return self.ec2.describe_snapshots(OwnerIds=["self"], Filters=filters)["Snapshots"]
 
@@ -115,10 +140,27 @@ class World:
         self.ssm.put_parameter(Name=names.DEFAULT_SNAPSHOT_PARAMETER, Value=snapshot_id, Type="String", Overwrite=True)
 
 
+# botocore's service models (large JSON files) parsed once per worker rather than once per world: moto gives each
+# mock a fresh default boto3 session, whose new loader would parse them again. The models are read-only data.
+_MODELS = botocore.loaders.create_loader()
+
+
+def _session_sharing_models() -> boto3.Session:
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _MODELS)
+    return boto3.Session(botocore_session=core)
+
+
 @pytest.fixture
-def world() -> Iterator[World]:
-    """moto (with Step Functions execution), handlers in-process, moto's gaps filled, Bottlerocket and vLLM image seeded."""
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), emulator.in_process_lambdas(), emulator.fast_retries():
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """moto (with Step Functions execution), handlers in-process, moto's gaps filled, Bottlerocket and vLLM image seeded;
+    the definition's Retry intervals and Wait states take no real time (``emulator.virtual_clock``)."""
+    # moto's EC2 otherwise registers ~1300 stock AMIs (with volumes) per region in every world: most of a world's
+    # set-up time. The pipeline launches only the seeded Bottlerocket AMI and lists only what it tagged.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    with (mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), emulator.in_process_lambdas(), emulator.fast_retries(),
+          emulator.virtual_clock()):
+        boto3.DEFAULT_SESSION = _session_sharing_models()  # inside the mock: moto restores its own value on exit
         faults = emulator.Faults()
         gaps = emulator.AwsGaps(region=REGION, faults=faults)
         with gaps.installed():

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from coldstart import emulator
-from lambdas.snapshot_pipeline import cuda_gate, image_config
-from lambdas.snapshot_pipeline.errors import CudaDriverIncompatible, InputValidationError
+from lambdas.snapshot_pipeline.core import cuda_gate, image_config
+from lambdas.snapshot_pipeline.core.errors import CudaDriverIncompatible, InputValidationError
 from settings import names, versions
 
 from .conftest import PREVIOUS_SNAPSHOT, VLLM_TAG

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lambdas.snapshot_pipeline import errors, tags
+from lambdas.snapshot_pipeline.core import errors, tags
 from settings import names
 from stacks.pipeline.state_machine import RETRY_POLICY
 
@@ -252,7 +252,7 @@ def test_rehearsal_runs_against_a_threaded_moto_server(pipeline_template: dict, 
         monkeypatch.setenv("MOTO_PORT", str(port))  # moto's interpreter calls Lambda at localhost:$MOTO_PORT
         monkeypatch.setitem(default_user_config["stepfunctions"], "execute_state_machine", False)
         emulator.enable_state_machine_execution()
-        with emulator.in_process_lambdas(), emulator.AwsGaps(endpoint_url=url).installed():
+        with emulator.in_process_lambdas(), emulator.virtual_clock(), emulator.AwsGaps(endpoint_url=url).installed():
             emulator.seed_bottlerocket(kubernetes_version=K8S_VERSION, endpoint_url=url)
             emulator.seed_ecr_image(boto3.client("ecr", region_name="us-west-2", endpoint_url=url), "vllm/vllm-openai", VLLM_TAG)
             pipeline = emulator.LocalPipeline(pipeline_template, endpoint_url=url).deploy()

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Capture, Match, Template
 
-from lambdas.snapshot_pipeline import errors, pull_script
+from lambdas.snapshot_pipeline.core import errors
+from lambdas.snapshot_pipeline.steps import pull_script
 from settings import names
 from stacks.pipeline.functions import HANDLER_PACKAGE, STEPS
 from stacks.pipeline.state_machine import RETRY_POLICY
@@ -37,12 +38,6 @@ def statements(template: dict) -> list[dict[str, Any]]:
 
 def flat(value: Any) -> str:
     return json.dumps(value)
-
-
-def definition(template: dict) -> dict[str, Any]:
-    (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
-    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
-    return json.loads("".join(p if isinstance(p, str) else '"ARN"' for p in parts).replace('""ARN""', '"ARN"'))
 
 
 def is_wildcard(resource: Any) -> bool:
@@ -162,8 +157,8 @@ def test_functions_share_one_asset_use_arm64_python312_and_the_powertools_layer(
         assert config["snapshotParameterName"] == names.DEFAULT_SNAPSHOT_PARAMETER
 
 
-def test_waits_read_their_seconds_from_the_plan_and_tasks_share_one_retry_policy(pipeline_template: dict) -> None:
-    states = definition(pipeline_template)["States"]
+def test_waits_read_their_seconds_from_the_plan_and_tasks_share_one_retry_policy(pipeline_definition: dict) -> None:
+    states = pipeline_definition["States"]
     waits = [s for s in states.values() if s["Type"] == "Wait"]
     assert waits and all("SecondsPath" in w and "Seconds" not in w for w in waits)
     expected = [{"ErrorEquals": list(r.errors), "IntervalSeconds": r.interval_seconds, "MaxAttempts": r.max_attempts,
@@ -178,7 +173,7 @@ def test_waits_read_their_seconds_from_the_plan_and_tasks_share_one_retry_policy
     for name in ("LaunchBuilder", "CheckBuilderOnline", "StartPull", "CheckPull", "VerifyImages", "StopBuilder", "CreateSnapshot",
                  "CheckSnapshot", "Publish"):
         assert tasks[name]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "StartCleanupPolls"}], name
-    assert definition(pipeline_template)["StartAt"] == "ResolveInput"
+    assert pipeline_definition["StartAt"] == "ResolveInput"
 
 
 # loop name -> (its Choice state, the plan's limit, the named error the limit ends in)
@@ -212,8 +207,8 @@ def _named_error(states: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def test_polls_are_bounded_with_named_timeouts(pipeline_template: dict) -> None:
-    states = definition(pipeline_template)["States"]
+def test_polls_are_bounded_with_named_timeouts(pipeline_definition: dict) -> None:
+    states = pipeline_definition["States"]
     # Every loop of the definition (each has a Count<name>Poll state) is in POLL_LOOPS: a new loop must be bounded here too.
     loops = {name[len("Count"):-len("Poll")] for name in states if name.startswith("Count") and name.endswith("Poll")}
     assert loops == set(POLL_LOOPS)
@@ -223,14 +218,14 @@ def test_polls_are_bounded_with_named_timeouts(pipeline_template: dict) -> None:
         assert _named_error(states, targets[0]) == error, (name, targets[0])
 
 
-def test_state_machine_is_standard_logged_traced_and_bounded(pipeline_template: dict) -> None:
+def test_state_machine_is_standard_logged_traced_and_bounded(pipeline_template: dict, pipeline_definition: dict) -> None:
     (machine,) = resources(pipeline_template, "AWS::StepFunctions::StateMachine").values()
     props = machine["Properties"]
     assert props["StateMachineType"] == "STANDARD" and props["TracingConfiguration"] == {"Enabled": True}
     # ERROR without execution data: failures are logged, step inputs/outputs (command output) are not kept for months
     assert props["LoggingConfiguration"]["Level"] == "ERROR"
     assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
-    assert definition(pipeline_template)["TimeoutSeconds"] > 0
+    assert pipeline_definition["TimeoutSeconds"] > 0
 
 
 def test_builder_needs_no_describe_instances_because_its_user_data_sets_the_instance_id_hostname_source(pipeline_template: dict) -> None:
@@ -239,7 +234,7 @@ def test_builder_needs_no_describe_instances_because_its_user_data_sets_the_inst
     chooses instance-id, so its role (SSM core + ECR read, no inline policy) suffices."""
     import tomllib
 
-    from lambdas.snapshot_pipeline import builder
+    from lambdas.snapshot_pipeline.steps import builder
 
     settings = tomllib.loads(builder.USER_DATA)["settings"]
     assert settings["kubernetes"]["hostname-override-source"] == "instance-id"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from coldstart import emulator
-from lambdas.snapshot_pipeline import registry_probe
-from lambdas.snapshot_pipeline.errors import InputValidationError
-from lambdas.snapshot_pipeline.resolve import resolve_input
+from lambdas.snapshot_pipeline.build_plan import BuildPlan
+from lambdas.snapshot_pipeline.core import registry_probe
+from lambdas.snapshot_pipeline.core.errors import InputValidationError
+from lambdas.snapshot_pipeline.steps.resolve_input import resolve_input
 
 from .conftest import ACCOUNT, BOTTLEROCKET, K8S_VERSION, REGION, VLLM_TAG
 
@@ -18,10 +20,12 @@ VLLM = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/vllm/vllm-openai"
 
 
 def resolve(world: Any, defaults: Any, user_input: Any, probe: Any = None) -> dict[str, Any]:
+    """{"plan": ...} as the state machine carries it (the JSON its JSONPath reads)."""
     event = {"input": user_input, "executionArn": "arn:aws:states:us-west-2:123456789012:execution:sm:run",
              "stateMachineArn": "arn:aws:states:us-west-2:123456789012:stateMachine:sm", "startTime": "2026-01-01T00:00:00Z"}
-    return resolve_input(event, defaults, ecr=world.gaps.client("ecr"), ssm=world.ssm, account=ACCOUNT, region=REGION,
+    plan = resolve_input(event, defaults, ecr=world.gaps.client("ecr"), ssm=world.ssm, account=ACCOUNT, region=REGION,
                          probe=probe or world.gaps.anonymous_probe, fetch=emulator.fetch_layer)
+    return {"plan": plan.to_state()}
 
 
 def test_empty_input_uses_config_defaults_and_resolves_the_tag_to_its_digest(world: Any, defaults: Any) -> None:
@@ -117,3 +121,36 @@ def test_registry_probe_follows_the_anonymous_token_flow() -> None:
 def test_registry_probe_reports_a_registry_that_needs_credentials() -> None:
     problem = registry_probe.anonymous_pull_problem("nvcr.io", "nvidia/cuda", DIGEST, http=FakeRegistry(token_status=401))
     assert problem == "the registry offers no anonymous token"
+
+
+# --- the plan as the state machine carries it ---------------------------------------------------------------------
+def test_plan_state_round_trips_and_keeps_the_keys_the_state_machine_reads(world: Any, defaults: Any) -> None:
+    state = resolve(world, defaults, {})["plan"]
+    plan = BuildPlan.from_state(state)
+    assert plan.to_state() == state
+    # stacks/pipeline/state_machine.py reads these with JSONPath ($.plan.<key>): they must stay numbers under these names
+    assert {k: state[k] for k in ("debounceSeconds", "pollIntervalSeconds", "maxPolls", "commandMaxPolls", "gateMaxPolls")} == {
+        "debounceSeconds": 0, "pollIntervalSeconds": defaults.pollIntervalSeconds, "maxPolls": defaults.maxPolls,
+        "commandMaxPolls": defaults.command_max_polls, "gateMaxPolls": defaults.gate_max_polls}
+    assert state["buildKey"] == plan.build_key
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    (lambda s: s.pop("amiId"), "plan.amiId"),
+    (lambda s: s.update(maxPolls="3"), "plan.maxPolls"),
+    (lambda s: s.update(force=1), "plan.force"),
+    (lambda s: s.update(maxPolls=True), "plan.maxPolls"),
+    (lambda s: s["images"][0].pop("digest"), "plan.images[0].digest"),
+    (lambda s: s.update(platforms="amd64"), "plan.platforms"),
+    (lambda s: s.update(cuda=[{"status": "compatible"}]), "plan.cuda[0]"),
+])
+def test_a_malformed_plan_is_an_input_validation_error_naming_the_field(world: Any, defaults: Any, change: Any, field: str) -> None:
+    state = resolve(world, defaults, {})["plan"]
+    change(state)
+    with pytest.raises(InputValidationError, match=rf"^{re.escape(field)}: invalid value"):
+        BuildPlan.from_state(state)
+
+
+def test_a_plan_that_is_not_an_object_is_an_input_validation_error() -> None:
+    with pytest.raises(InputValidationError, match=r"^plan: invalid value"):
+        BuildPlan.from_state(["not", "a", "plan"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -10,8 +11,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from coldstart import emulator
-from lambdas.snapshot_pipeline import builder, cleanup, fsr, gate, publish, pull, pull_script, retention, snapshot, tags
-from lambdas.snapshot_pipeline.errors import (
+from lambdas.snapshot_pipeline.build_plan import BuildPlan
+from lambdas.snapshot_pipeline.core import tags
+from lambdas.snapshot_pipeline.core.errors import (
     ImageVerificationFailed,
     InputValidationError,
     InsufficientCapacity,
@@ -19,7 +21,8 @@ from lambdas.snapshot_pipeline.errors import (
     SnapshotFailed,
 )
 from lambdas.snapshot_pipeline.handlers import janitor
-from lambdas.snapshot_pipeline.resolve import resolve_input
+from lambdas.snapshot_pipeline.steps import builder, cleanup, fsr, gate, publish, pull, pull_script, retention, snapshot
+from lambdas.snapshot_pipeline.steps.resolve_input import resolve_input
 from settings import names
 
 from .conftest import ACCOUNT, BOTTLEROCKET, K8S_VERSION, REGION, VLLM_TAG, FakeContext
@@ -27,10 +30,10 @@ from .conftest import ACCOUNT, BOTTLEROCKET, K8S_VERSION, REGION, VLLM_TAG, Fake
 EXECUTION = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:VllmColdstartPipeline-snapshot:run-1"
 
 
-def plan_for(world: Any, defaults: Any, user_input: dict | None = None) -> dict[str, Any]:
+def plan_for(world: Any, defaults: Any, user_input: dict | None = None) -> BuildPlan:
     event = {"input": user_input or {}, "executionArn": EXECUTION, "stateMachineArn": "arn:sm", "startTime": "2026-01-01T00:00:00Z"}
     return resolve_input(event, defaults, ecr=world.gaps.client("ecr"), ssm=world.ssm, account=ACCOUNT, region=REGION, probe=world.gaps.anonymous_probe,
-                         fetch=emulator.fetch_layer)["plan"]
+                         fetch=emulator.fetch_layer)
 
 
 def network(world: Any) -> dict[str, Any]:
@@ -43,7 +46,7 @@ def network(world: Any) -> dict[str, Any]:
     return {"subnet_ids": subnets, "security_group_id": sg, "instance_profile_arn": profile}
 
 
-def launch(world: Any, defaults: Any, plan: dict[str, Any], execution: str = EXECUTION) -> dict[str, Any]:
+def launch(world: Any, defaults: Any, plan: BuildPlan, execution: str = EXECUTION) -> dict[str, Any]:
     client = world.gaps.client("ec2")
     return builder.launch(client, plan=plan, execution_arn=execution, defaults=defaults, **network(world))
 
@@ -140,7 +143,7 @@ def create_pull_document(world: Any, defaults: Any) -> None:
                               DocumentType="Command", DocumentFormat="JSON")
 
 
-def start_pull(world: Any, defaults: Any, instance_id: str, plan: dict[str, Any]) -> dict[str, Any]:
+def start_pull(world: Any, defaults: Any, instance_id: str, plan: BuildPlan) -> dict[str, Any]:
     create_pull_document(world, defaults)
     return pull.start(world.gaps.client("ssm"), instance_id=instance_id, plan=plan, execution_arn=EXECUTION, pull_timeout_seconds=600,
                       document_name=defaults.pull_document_name, data_volume_id="vol-0123456789abcdef0")
@@ -157,7 +160,7 @@ def test_ssm_command_runs_the_pipeline_document_with_data_parameters_and_no_cred
     assert sent["DocumentName"] == defaults.pull_document_name == "VllmColdstartPipeline-PullImages"
     assert set(sent["Parameters"]) == {"pulls", "platforms", "dataVolumeId", "executionTimeout"} and sent["Parameters"]["executionTimeout"] == ["600"]
     images, platforms = pull_script.pulled_images(sent["Parameters"])
-    assert [i["pinned"] for i in images] == [i["pinned"] for i in plan["images"]] and platforms == plan["platforms"]
+    assert [i["pinned"] for i in images] == [i.pinned for i in plan.images] and platforms == list(plan.platforms)
     assert not [c for c in world.gaps.calls if c[0] == "ecr.get_authorization_token"]
 
 
@@ -219,7 +222,7 @@ def test_snapshot_of_the_data_volume_carries_images_digests_and_versions(world: 
     data_volume = next(v for v in world.volumes() if v["Attachments"][0]["Device"] == names.BUILDER_DATA_DEVICE)
     assert snap["VolumeId"] == data_volume["VolumeId"]
     snap_tags = tags.as_dict(snap["Tags"])
-    assert snap_tags[names.TAG_IMAGES] == plan["images"][0]["reference"]
+    assert snap_tags[names.TAG_IMAGES] == plan.images[0].reference
     assert snap_tags[names.TAG_DIGESTS] == world.digest
     assert snap_tags[names.TAG_BOTTLEROCKET_VERSION] == BOTTLEROCKET
     assert snap_tags[names.TAG_KUBERNETES_VERSION] == K8S_VERSION
@@ -273,7 +276,7 @@ def test_janitor_cleans_up_after_an_aborted_execution(world: Any, defaults: Any,
 
 
 # --- gate ------------------------------------------------------------------------------------------------------------------
-def _metadata(plan: dict[str, Any], snapshot_id: str) -> str:
+def _metadata(plan: BuildPlan, snapshot_id: str) -> str:
     return json.dumps(publish.metadata_document(plan=plan, snapshot={"snapshotId": snapshot_id, "createdAt": "x"}, execution_arn=EXECUTION))
 
 
@@ -294,7 +297,7 @@ def test_gate_treats_a_published_build_as_done_unless_forced_or_stale(world: Any
     world.ssm.put_parameter(Name=defaults.metadata_parameter_name, Value=_metadata(plan, "snap-11111111"), Type="String")
     world.publish_previous("snap-11111111")
     assert gate.decide(NoRuns(), ssm, plan=plan, execution=execution, defaults=defaults) == {"decision": "published", "snapshotId": "snap-11111111"}
-    assert gate.decide(NoRuns(), ssm, plan={**plan, "force": True}, execution=execution, defaults=defaults)["decision"] == gate.PROCEED
+    assert gate.decide(NoRuns(), ssm, plan=dataclasses.replace(plan, force=True), execution=execution, defaults=defaults)["decision"] == gate.PROCEED
     world.publish_previous("snap-22222222")  # metadata now stale: the ID wins, rebuild
     assert gate.decide(NoRuns(), ssm, plan=plan, execution=execution, defaults=defaults)["decision"] == gate.PROCEED
 
@@ -306,15 +309,16 @@ def test_a_scheduled_run_holds_while_an_operator_rollback_is_published(world: An
 
     manual = plan_for(world, defaults)
     scheduled = plan_for(world, defaults, {"trigger": "schedule"})
-    assert scheduled["trigger"] == names.TRIGGER_SCHEDULE
+    assert scheduled.trigger == names.TRIGGER_SCHEDULE
     execution = {"executionArn": EXECUTION, "stateMachineArn": "arn:aws:states:us-west-2:123456789012:stateMachine:none",
                  "startTime": "2026-01-01T00:00:00Z"}
     ssm, ec2 = world.gaps.client("ssm"), world.gaps.client("ec2")
     instance_id = launch(world, defaults, manual)["instanceId"]
     older, newer = (snapshot.create(ec2, instance_id=instance_id, plan=manual, execution_arn=EXECUTION,
                                     pipeline=defaults.pipelineName)["snapshotId"] for _ in range(2))
-    old_image = manual["images"][0]["pinned"].split("@")[0] + "@sha256:" + "0" * 64
-    old_plan = {**manual, "images": [{**manual["images"][0], "digest": "sha256:" + "0" * 64, "pinned": old_image}]}  # an older build
+    old_image = manual.images[0].pinned.split("@")[0] + "@sha256:" + "0" * 64
+    old_plan = dataclasses.replace(  # an older build
+        manual, images=(dataclasses.replace(manual.images[0], digest="sha256:" + "0" * 64, pinned=old_image),))
     world.ssm.put_parameter(Name=defaults.metadata_parameter_name, Value=_metadata(old_plan, older), Type="String")
     world.publish_previous(older)
     world.ssm.put_parameter(Name=defaults.metadata_parameter_name, Value=_metadata(manual, newer), Type="String", Overwrite=True)
@@ -329,7 +333,7 @@ def test_a_scheduled_run_holds_while_an_operator_rollback_is_published(world: An
         "decision": "published", "snapshotId": older, "hold": "rollback"}
     # ...while a console run or force builds the current image again
     assert gate.decide(no_runs, ssm, plan=manual, execution=execution, defaults=defaults)["decision"] == gate.PROCEED
-    assert gate.decide(no_runs, ssm, plan={**scheduled, "force": True}, execution=execution, defaults=defaults)["decision"] == gate.PROCEED
+    assert gate.decide(no_runs, ssm, plan=dataclasses.replace(scheduled, force=True), execution=execution, defaults=defaults)["decision"] == gate.PROCEED
 
 
 class FakeRuns:
@@ -373,7 +377,7 @@ def test_gate_supersedes_an_ecr_run_only_by_a_newer_push_of_the_same_repository(
 
 
 # --- publish ------------------------------------------------------------------------------------------------------------
-def _publish(world: Any, defaults: Any, plan: dict[str, Any], snapshot_id: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+def _publish(world: Any, defaults: Any, plan: BuildPlan, snapshot_id: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     reports: list[tuple[str, str]] = []
     result = publish.publish(world.gaps.client("ssm"), world.gaps.client("ec2"), plan=plan,
                              snapshot={"snapshotId": snapshot_id, "createdAt": "2026-01-01T00:00:00Z"}, execution_arn=EXECUTION,
@@ -502,3 +506,24 @@ def test_retention_after_an_operator_rollback_protects_the_next_rollback_target(
     result = retention.apply_retention(ec2, ssm, defaults=replace_retention(defaults, 2))
     assert {s["SnapshotId"] for s in world.snapshots()} == {a, b}
     assert (result["published"], result["rollbackTarget"], result["deleted"]) == (b, a, [c])
+
+
+# --- cold imports ------------------------------------------------------------------------------------------------
+def test_importing_the_handlers_leaves_boto3_xray_and_urllib_request_for_the_first_invocation() -> None:
+    """Lambda pays every module-level import on each cold start: boto3, the X-Ray SDK (Tracer) and
+    urllib.request are imported by the code path that uses them, never by importing a handler."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    handlers = sorted(p.stem for p in (root / "lambdas" / "snapshot_pipeline" / "handlers").glob("[a-z]*.py"))
+    script = (
+        "import importlib, sys\n"
+        f"for name in {handlers!r}:\n"
+        "    importlib.import_module('lambdas.snapshot_pipeline.handlers.' + name)\n"
+        "print(sorted(m for m in ('boto3', 'aws_xray_sdk', 'urllib.request') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True)
+    assert len(handlers) == 15
+    assert done.stdout.strip() == "[]"

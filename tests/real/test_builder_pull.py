@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from coldstart import emulator
-from lambdas.snapshot_pipeline import errors, pull, pull_script
+from lambdas.snapshot_pipeline.core import errors
+from lambdas.snapshot_pipeline.steps import pull, pull_script
 from settings import names
 from tests.pipeline.conftest import PREVIOUS_SNAPSHOT, VLLM_TAG
 from tests.real import host_model, oci_image

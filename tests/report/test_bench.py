@@ -67,7 +67,7 @@ def test_commands_and_rows(tmp_path, capsys):
     out = capsys.readouterr().out
     synth_cmd, synth_env = calls[0]
     assert synth_cmd[1:] == ["app.py"] and "bench-cdk-out-" in synth_env["CDK_OUTDIR"]
-    assert calls[1][0][1:] == ["-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/report"]
+    assert calls[1][0][1:] == ["-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider", "tests/report"]  # as `make test` runs it
     imported = [c[0][-1] for c in calls if c[0][1] == "-c"]
     assert imported == ["lambdas.snapshot_pipeline.handlers.check_online", "lambdas.snapshot_pipeline.handlers.publish"]
     assert "n/a: the CLI has no rehearse command yet" in out

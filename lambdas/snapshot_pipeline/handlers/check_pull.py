@@ -2,8 +2,9 @@
 
 from typing import Any
 
-from .. import clients, pull
-from ..observability import step
+from ..core import clients
+from ..core.observability import step
+from ..steps import pull
 
 
 @step

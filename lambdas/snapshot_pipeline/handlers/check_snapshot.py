@@ -2,8 +2,9 @@
 
 from typing import Any
 
-from .. import clients, snapshot
-from ..observability import step
+from ..core import clients
+from ..core.observability import step
+from ..steps import snapshot
 
 
 @step

@@ -2,8 +2,9 @@
 
 from typing import Any
 
-from .. import builder, clients
-from ..observability import step
+from ..core import clients
+from ..core.observability import step
+from ..steps import builder
 
 
 @step

@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from .. import clients
-from ..cleanup import cleanup_execution
-from ..defaults import PipelineDefaults
-from ..observability import logger, step
+from ..core import clients
+from ..core.defaults import PipelineDefaults
+from ..core.observability import logger, step
+from ..steps.cleanup import cleanup_execution
 
 
 @step

@@ -2,14 +2,16 @@
 
 from typing import Any
 
-from .. import clients, snapshot
-from ..defaults import PipelineDefaults
-from ..observability import logger, step
+from ..build_plan import BuildPlan
+from ..core import clients
+from ..core.defaults import PipelineDefaults
+from ..core.observability import logger, step
+from ..steps import snapshot
 
 
 @step
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result = snapshot.create(clients.client("ec2"), instance_id=event["instanceId"], plan=event["plan"],
+    result = snapshot.create(clients.client("ec2"), instance_id=event["instanceId"], plan=BuildPlan.from_state(event["plan"]),
                              execution_arn=event["execution"]["executionArn"], pipeline=PipelineDefaults.from_env().pipelineName)
     logger.info("snapshot started", extra=result)
     return result

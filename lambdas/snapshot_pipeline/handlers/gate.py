@@ -2,15 +2,16 @@
 
 from typing import Any
 
-from .. import clients
-from ..defaults import PipelineDefaults
-from ..gate import decide
-from ..observability import logger, step
+from ..build_plan import BuildPlan
+from ..core import clients
+from ..core.defaults import PipelineDefaults
+from ..core.observability import logger, step
+from ..steps.gate import decide
 
 
 @step
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    decision = decide(clients.client("stepfunctions"), clients.client("ssm"), plan=event["plan"], execution=event["execution"],
-                      defaults=PipelineDefaults.from_env())
+    decision = decide(clients.client("stepfunctions"), clients.client("ssm"), plan=BuildPlan.from_state(event["plan"]),
+                      execution=event["execution"], defaults=PipelineDefaults.from_env())
     logger.info("gate decision", extra=decision)
     return decision

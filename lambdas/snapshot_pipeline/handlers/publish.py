@@ -2,12 +2,11 @@
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
-from .. import clients
-from ..defaults import PipelineDefaults
-from ..observability import logger, metrics, step
-from ..publish import publish
+from ..build_plan import BuildPlan
+from ..core import clients
+from ..core.defaults import PipelineDefaults
+from ..core.observability import MetricUnit, logger, metrics, step
+from ..steps.publish import publish
 
 
 def _report(problem: str, detail: str) -> None:
@@ -17,7 +16,7 @@ def _report(problem: str, detail: str) -> None:
 
 @step
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result = publish(clients.client("ssm"), clients.client("ec2"), plan=event["plan"], snapshot=event["snapshot"],
+    result = publish(clients.client("ssm"), clients.client("ec2"), plan=BuildPlan.from_state(event["plan"]), snapshot=event["snapshot"],
                      execution_arn=event["execution"]["executionArn"], defaults=PipelineDefaults.from_env(), report=_report)
     metrics.add_metric(name="SnapshotPublished", unit=MetricUnit.Count, value=1)
     logger.info("snapshot published", extra=result)

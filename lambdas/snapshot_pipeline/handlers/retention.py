@@ -2,12 +2,10 @@
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
-from .. import clients
-from ..defaults import PipelineDefaults
-from ..observability import logger, metrics, step
-from ..retention import apply_retention
+from ..core import clients
+from ..core.defaults import PipelineDefaults
+from ..core.observability import MetricUnit, logger, metrics, step
+from ..steps.retention import apply_retention
 
 
 @step

@@ -1,0 +1,1 @@
+"""Applications deployed next to vLLM (each one its own container image)."""

@@ -1,0 +1,76 @@
+"""Running the handlers in-process: moto's Lambda invoke calls the deployed handler string in this process."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import importlib
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+# The function whose handler is running in this thread (set by run_handler), for ApiCall.function.
+CURRENT_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("emulator_current_function", default=None)
+
+
+class _Context:
+    """The parts of the Lambda context object the handlers and Powertools read."""
+
+    def __init__(self, function_name: str, function_arn: str, timeout: int) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = function_arn
+        self.memory_limit_in_mb = 256
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "emulator"
+        self._deadline = time.monotonic() + timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+_ENV_LOCK = threading.RLock()  # handlers read os.environ: one in-process invocation at a time
+
+
+def run_handler(handler: str, event: Any, *, environment: dict[str, str], function_name: str, function_arn: str,
+                timeout: int = 60) -> tuple[Any, bool]:
+    """Import and call a deployed handler string in this process; returns (payload, errored)."""
+    module_name, _, attr = handler.rpartition(".")
+    fn = getattr(importlib.import_module(module_name), attr)
+    with _ENV_LOCK:
+        token = CURRENT_FUNCTION.set(function_name)
+        saved = dict(os.environ)
+        os.environ.update({k: str(v) for k, v in environment.items()})
+        os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
+        try:
+            return fn(event, _Context(function_name, function_arn, timeout)), False
+        except Exception as exc:  # noqa: BLE001 - reported to the caller as a Lambda function error
+            return {"errorType": type(exc).__name__, "errorMessage": str(exc)}, True
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            CURRENT_FUNCTION.reset(token)
+
+
+@contextlib.contextmanager
+def in_process_lambdas() -> Iterator[None]:
+    """Patch moto's ``LambdaFunction.invoke(body, request_headers, response_headers)`` to run the handler here."""
+    from unittest import mock
+
+    from moto.awslambda.models import LambdaFunction
+
+    def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
+        event = json.loads(body) if body else {}
+        payload, errored = run_handler(self.handler, event, environment=self.environment_vars, function_name=self.function_name,
+                                       function_arn=self.function_arn, timeout=int(self.timeout))
+        if errored:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps(payload).encode("utf-8")
+
+    with mock.patch.object(LambdaFunction, "invoke", invoke):
+        yield
