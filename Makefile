@@ -104,6 +104,7 @@ test-pipeline-unit: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 ## bench: this machine's speeds (synth, the test suite as `make test` runs it, rehearsal, handler imports)
 bench: setup

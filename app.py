@@ -68,7 +68,7 @@ def new_app(**kwargs: object) -> cdk.App:
     the tests) reads cdk.json itself so both paths synthesize the same templates.
     """
     context = None if "CDK_CONTEXT_JSON" in os.environ else json.loads(CDK_JSON.read_text())["context"]
-    return cdk.App(context=context, **kwargs)  # type: ignore[arg-type]
+    return cdk.App(context=context, **kwargs)
 
 
 def main() -> None:

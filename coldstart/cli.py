@@ -138,7 +138,7 @@ def _main(
 
 
 def _state(ctx: typer.Context) -> CliState:
-    return ctx.obj  # type: ignore[no-any-return]
+    return ctx.obj
 
 
 def _gib(n: int) -> str:
@@ -497,7 +497,7 @@ def build_push_images(ctx: typer.Context) -> None:
         return
     plan = image_ops.PushPlan(cli=cli_path, repository_uri=repository_uri, tag=tag,
                               platform=image_ops.platform_for(state.config.systemNodeInstanceType),
-                              context=REPO_ROOT / image_ops.APP_DIR)
+                              context=image_ops.app_context())
     pushed = image_ops.build_and_push(plan, ecr, say=lambda line: err.print(f"==> {line}"))
     out.print(f"pushed {pushed}; next: make update-manifests && make deploy-apps")
 

@@ -38,7 +38,7 @@ REGION = "us-west-2"
 TEMP_PREFIX = "coldstart-rehearsal-"
 MODEL_BUCKET = "vllm-coldstart-rehearsal-models"
 # Fast, bounded loops: the emulated world answers at once, so one-second polls finish in seconds.
-FAST = {"pollIntervalSeconds": 1, "triggerDebounceSeconds": 0, "maxPolls": 10}
+FAST: dict[str, Any] = {"pollIntervalSeconds": 1, "triggerDebounceSeconds": 0, "maxPolls": 10}
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "rehearsal", "AWS_SECRET_ACCESS_KEY": "rehearsal", "AWS_SESSION_TOKEN": "rehearsal"}
 
 

@@ -8,20 +8,16 @@ only vLLM's API port and cluster DNS. No IAM role, no token mounted, non-root, r
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 import cdk8s
 from cdk8s_plus_30 import k8s
 from constructs import Construct
 
+from k8s_charts.chat_image import checkout_image_tag
 from k8s_charts.image import ecr_registry
 from settings import names
 from settings.config import AppConfig
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-APP_DIR = "apps/chat"  # the image's build context
 
 SELECTOR = {"app": names.CHAT_APP_LABEL}
 PART_OF = {"app.kubernetes.io/part-of": "vllm-coldstart"}
@@ -41,17 +37,6 @@ class ChatProps:
     @property
     def vllm_base_url(self) -> str:
         return f"http://{names.VLLM_APP_LABEL}.{self.namespace}.svc:{names.VLLM_PORT}"
-
-
-def checkout_image_tag(repo_root: Path = REPO_ROOT) -> str | None:
-    """``git-<12-hex short SHA>`` of the checkout (the tag ``coldstart build-push-images`` pushes), None outside git."""
-    try:
-        out = subprocess.run(["git", "-C", str(repo_root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                             text=True, timeout=30, check=False)
-    except OSError:
-        return None
-    sha = out.stdout.strip()
-    return f"{names.CHAT_IMAGE_TAG_PREFIX}{sha}" if out.returncode == 0 and sha else None
 
 
 def resolve_chat(config: AppConfig, *, account: str | None, region: str | None,

@@ -45,7 +45,7 @@ class PipelineStack(cdk.Stack):
         functions = PipelineFunctions(self, "Steps", defaults=defaults, builder=builder, state_machine_arn=state_machine_arn,
                                       executions_arn=executions_arn)
         functions.functions["start_pull"].node.add_dependency(pull_document.document)
-        definition = SnapshotPipelineDefinition(self, "Definition", fns=functions.functions)  # type: ignore[arg-type]
+        definition = SnapshotPipelineDefinition(self, "Definition", fns=functions.functions)
 
         log_group = logs.LogGroup(self, "StateMachineLogs", retention=logs.RetentionDays.SIX_MONTHS,
                                   removal_policy=cdk.RemovalPolicy.DESTROY)

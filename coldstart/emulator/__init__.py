@@ -31,8 +31,9 @@ For the rehearsal against a ThreadedMotoServer: set ``MOTO_PORT`` to the server'
 interpreter calls Lambda at ``http://localhost:$MOTO_PORT``), pass ``endpoint_url`` to
 ``AwsGaps``/``LocalPipeline``, and call ``enable_state_machine_execution()`` once.
 
-Tests also wrap the world in ``virtual_clock()``: the definition's Wait states then take no real time
-(see ``VirtualClock``), and ``fast_retries()`` skips the Retry intervals.
+Tests also wrap the world in ``virtual_clock()``: the definition's Wait states then take no real time,
+yet executions still meet in the order their waits would end (see ``VirtualClock``; ``held()`` stops
+time while a test starts several runs); ``fast_retries()`` skips the Retry intervals.
 
 The modules, one per part: ``synthesis`` (the template), ``template`` (reading it), ``gaps`` (moto's
 gaps and injected faults), ``blobs`` and ``seeding`` (what moto does not ship), ``in_process`` (the

@@ -113,7 +113,8 @@ class AwsGaps:
             clients.set_factory(None)
             resolve_input.anonymous_probe, resolve_input.fetch_layer = probe, fetch
 
-    def anonymous_probe(self, registry: str, repository: str, digest: str) -> str | None:
+    def anonymous_probe(self, registry: str, repository: str, digest: str, http: Any = None) -> str | None:
+        """Stands in for ``registry_probe.anonymous_pull_problem`` (same signature; ``http`` unused: nothing goes online)."""
         if registry in self.faults.anonymous_registries:
             return None
         return f"emulator: {registry} is not in Faults.anonymous_registries (no network offline)"

@@ -17,7 +17,6 @@ def enable_state_machine_execution() -> None:
     default_user_config["stepfunctions"]["execute_state_machine"] = True
 
 
-
 @contextlib.contextmanager
 def fast_retries() -> Iterator[None]:
     """Skip the waits of the definition's Retry intervals in moto's interpreter (the intervals stay in the definition)."""

@@ -20,8 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from coldstart.ops.errors import OperatorError
-from k8s_charts.chat import APP_DIR, checkout_image_tag
-from settings.config import REPO_ROOT
+from k8s_charts.chat_image import APP_DIR, REPO_ROOT, checkout_image_tag
 
 # Container CLIs that speak docker's build/login/push interface, in order of preference.
 CONTAINER_CLIS = ("docker", "finch")
@@ -70,8 +69,9 @@ def platform_for(instance_type: str) -> str:
     return "linux/arm64" if generation_suffix.startswith("g") else "linux/amd64"
 
 
-def clean_tag(repo_root: Path = REPO_ROOT) -> str:
+def clean_tag(repo_root: Path | None = None) -> str:
     """The checkout's tag; refuses when apps/chat differs from the commit, since the tag would lie."""
+    repo_root = repo_root or REPO_ROOT
     tag = checkout_image_tag(repo_root)
     if tag is None:
         raise OperatorError(f"{repo_root} is not a git checkout; the image tag is the commit (git-<sha>)")
@@ -81,6 +81,11 @@ def clean_tag(repo_root: Path = REPO_ROOT) -> str:
         raise OperatorError(f"{APP_DIR} has uncommitted changes; commit them first (the tag {tag} names a commit and "
                             "the repository's tags are immutable)")
     return tag
+
+
+def app_context() -> Path:
+    """The image's build context: apps/chat of this checkout."""
+    return REPO_ROOT / APP_DIR
 
 
 def already_pushed(ecr: Any, repository_name: str, tag: str) -> bool:

@@ -99,10 +99,10 @@ def _classify(path: Path) -> tuple[str, Any]:
         if path.name.startswith("pods"):
             return "pod", doc
         raise ReportError(f"{path}: cannot tell what this JSON holds (no 'kind'); name it pod.json, events.json or nodeclaims.json")
-    role = {"Pod": "pod", "Event": "events", "NodeClaim": "nodeclaims", "EC2NodeClass": "nodeclasses"}.get(kind)
-    if role is None:
+    known = {"Pod": "pod", "Event": "events", "NodeClaim": "nodeclaims", "EC2NodeClass": "nodeclasses"}.get(kind)
+    if known is None:
         raise ReportError(f"{path}: holds kind {kind!r}; the report reads Pod, Event and NodeClaim JSON")
-    return role, doc
+    return known, doc
 
 
 def _pick_pod(pods: list[dict[str, Any]], pod_name: str | None, where: str) -> dict[str, Any]:

@@ -222,6 +222,15 @@ class _VllmFacts:
 # --- helpers ----------------------------------------------------------------------------------
 
 
+def _less(span: float | None, *parts: float) -> float | None:
+    """A measured span less the parts measured inside it (None when the span is unknown)."""
+    if span is None:
+        return None
+    for part in parts:  # one subtraction at a time, as written before: the same floats to the last bit
+        span -= part
+    return span
+
+
 def _clamped(seconds: float | None, what: str, notes: list[str]) -> float | None:
     if seconds is None or seconds >= 0:
         return seconds
@@ -446,7 +455,7 @@ def _container_start_phase(ev: _Evidence, node_ready_at: datetime | None, image_
                                        "Started event" if started_ev else "containerStatuses"))
     cs = ev.phases["container_start"]
     if attempt.first_start and node_ready_at and image_s is not None:
-        cs.seconds = _clamped(seconds_between(node_ready_at, attempt.first_start) - image_s, "container start", ev.notes)
+        cs.seconds = _clamped(_less(seconds_between(node_ready_at, attempt.first_start), image_s), "container start", ev.notes)
         cs.source = "node ready -> Started event, less the image pull"
         cs.detail = "sandbox, volumes, init containers, container create"
         if cs.seconds is not None:
@@ -514,7 +523,7 @@ def _ready_phase(ev: _Evidence, log: VllmLog | None, facts: _VllmFacts,
         ev.milestones.append(Milestone("ready", ready_at, ready_source))
     rest = ev.phases["engine_rest"]
     if ready_at and facts.weights_end and facts.compile_s is not None and facts.graphs_s is not None:
-        rest.seconds = _clamped(seconds_between(facts.weights_end, ready_at) - facts.compile_s - facts.graphs_s, "engine rest", ev.notes)
+        rest.seconds = _clamped(_less(seconds_between(facts.weights_end, ready_at), facts.compile_s, facts.graphs_s), "engine rest", ev.notes)
         if rest.seconds is not None:
             rest.status, rest.source = MEASURED, f"weights loaded -> {ready_source}, less compile and graphs"
             rest.detail = "memory profiling, KV cache, warm-up, API server start, readiness"
@@ -633,7 +642,7 @@ def _vllm_phases(log: VllmLog | None, attempt_start: datetime | None, phases: di
                          "without RUNAI_STREAMER_LOG_TO_STDERR=1?)")
         ai = phases["api_init"]
         if attempt_start is not None:
-            ai.seconds = _clamped(seconds_between(attempt_start, weights_end) - hit.secs, "vLLM API init", notes)
+            ai.seconds = _clamped(_less(seconds_between(attempt_start, weights_end), hit.secs), "vLLM API init", notes)
             if ai.seconds is not None:
                 ai.status, ai.source = MEASURED, "container started -> start of weight loading"
                 ai.detail = "Python imports, arg parsing, engine process, CUDA init"

@@ -443,13 +443,14 @@ def main(argv: list[str] | None = None, *, s3: Any = None, sleep_forever: Callab
     try:
         bucket, prefix = parse_s3_uri(os.environ.get(ENV_URI, ""))
         cache_root = Path(os.environ.get("VLLM_CACHE_ROOT") or "~/.cache/vllm").expanduser()
-        common = {"max_bytes": _env_int(ENV_MAX_BYTES), "concurrency": _env_int(ENV_CONCURRENCY)}
+        max_bytes, concurrency = _env_int(ENV_MAX_BYTES), _env_int(ENV_CONCURRENCY)
     except ValueError as exc:
         log(event, result="error", error=str(exc), **base)
         return 0 if args.command == "restore" else 2
     if args.command == "restore":
         try:
-            summary = restore(s3 or _client(), bucket, prefix, cache_root, deadline_seconds=_env_int(ENV_DEADLINE), **common)
+            summary = restore(s3 or _client(), bucket, prefix, cache_root, deadline_seconds=_env_int(ENV_DEADLINE),
+                              max_bytes=max_bytes, concurrency=concurrency)
         except Exception as exc:  # vLLM compiles instead
             log(event, result="error", error=f"{error_code(exc)}: {exc}"[:500], uri=f"s3://{bucket}/{prefix}", **base)
             return 0
@@ -468,7 +469,8 @@ def main(argv: list[str] | None = None, *, s3: Any = None, sleep_forever: Callab
         return 0
     code = 0
     try:
-        summary = publish(s3 or _client(), bucket, prefix, cache_root, publisher=socket.gethostname(), **common)
+        summary = publish(s3 or _client(), bucket, prefix, cache_root, publisher=socket.gethostname(),
+                          max_bytes=max_bytes, concurrency=concurrency)
         log(event, result="failed" if summary["failed"] else "ok", uri=f"s3://{bucket}/{prefix}", **base, **summary)
         code = 1 if summary["failed"] else 0
     except Exception as exc:

@@ -76,7 +76,7 @@ class EksCluster(Construct):
         # is enforced (the CNI EKS installs by itself leaves it off). OVERWRITE adopts that CNI.
         vpc_cni = eks.Addon(self, "VpcCni", cluster=self.cluster, addon_name="vpc-cni",
                             configuration_values={"enableNetworkPolicy": "true"})
-        vpc_cni.node.default_child.add_property_override("ResolveConflicts", "OVERWRITE")  # type: ignore[union-attr]
+        vpc_cni.node.default_child.add_property_override("ResolveConflicts", "OVERWRITE")
         self.node_role = node_role
 
         # --- operator access: aws_eks_v2 uses authentication mode API, so only CloudFormation's roles

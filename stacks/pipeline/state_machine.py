@@ -206,7 +206,7 @@ class SnapshotPipelineDefinition(Construct):
                            jitter_strategy=sfn.JitterType.FULL)
         target = self.cleanup_entry if catch_to == "cleanup" else catch_to
         if target is not None:
-            task.add_catch(target, errors=[sfn.Errors.ALL], result_path=catch_path)  # type: ignore[arg-type]
+            task.add_catch(target, errors=[sfn.Errors.ALL], result_path=catch_path)
         return task
 
     def _builder_payload(self) -> dict:

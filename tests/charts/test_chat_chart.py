@@ -64,7 +64,7 @@ def test_pod_runs_as_the_images_non_root_user_without_token_or_privileges(chat) 
 
 
 def test_uid_matches_the_dockerfile_user(chat) -> None:  # noqa: ANN001
-    from k8s_charts.chat import REPO_ROOT
+    from k8s_charts.chat_image import REPO_ROOT
     users = [line.split()[1] for line in (REPO_ROOT / "apps" / "chat" / "Dockerfile").read_text().splitlines()
              if line.startswith("USER ")]
     uid = chat["Deployment"]["spec"]["template"]["spec"]["securityContext"]["runAsUser"]

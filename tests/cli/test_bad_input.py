@@ -1,6 +1,7 @@
 """Bad input a new user tries (issue 12's list), in one table: each command runs as the user runs it
 (a subprocess), and must end with ONE line on stderr naming the value and the fix, the table's exit
-code (2 for usage, 130 for Ctrl-C), no traceback, and no process of its own left running."""
+code (2 for usage, 1 for a bad configuration key as in `cdk synth`, 130 for Ctrl-C), no traceback,
+and nothing of its own left running or in its temporary folder."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,7 +133,7 @@ def test_bad_input_gets_one_line_with_the_value_and_the_fix(name: str, tmp_path:
     assert {path: Path(path).read_bytes() for path in case.untouched} == before
 
 
-def test_the_offline_synth_summary_shows_the_apps_warnings(synthesized_app) -> None:  # type: ignore[no-untyped-def]
+def test_the_offline_synth_summary_shows_the_apps_warnings(synthesized_app: Any) -> None:
     """`make demo` prints what the CDK CLI would: the open endpoint and the missing cluster admins."""
     from coldstart.synth_summary import warnings
 
@@ -140,7 +142,7 @@ def test_the_offline_synth_summary_shows_the_apps_warnings(synthesized_app) -> N
     assert any("clusterAdminRoleArns is empty" in line for line in found), found
 
 
-def test_doctor_names_a_manifests_folder_outside_the_working_directory_in_full(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_doctor_names_a_manifests_folder_outside_the_working_directory_in_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from coldstart.ops.doctor import _shown
 
     monkeypatch.chdir(REPO)
@@ -148,7 +150,7 @@ def test_doctor_names_a_manifests_folder_outside_the_working_directory_in_full(t
     assert _shown(tmp_path / "dist") == str(tmp_path / "dist")
 
 
-def test_the_rehearsals_doctor_line_names_its_temporary_manifests_for_what_they_are(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_rehearsals_doctor_line_names_its_temporary_manifests_for_what_they_are(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The rehearsal's manifests live in a temporary folder that is gone when the line is read."""
     from coldstart.ops.doctor import CheckResult, _shown
     from coldstart.rehearsal import TEMPORARY_DIST, _temporary_dist_named

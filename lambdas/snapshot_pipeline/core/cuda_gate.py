@@ -82,7 +82,7 @@ def check(requirement: CudaRequirement, *, bottlerocket_version: str, kubernetes
           arch: str = "amd64") -> Verdict:
     driver = versions.nvidia_driver(bottlerocket_version, kubernetes_version)
     variant = f"aws-k8s-{kubernetes_version}-nvidia (Bottlerocket {bottlerocket_version})"
-    common = {"required": requirement.version, "requiredSource": requirement.source, "driver": driver.branch if driver else None,
+    common: dict[str, Any] = {"required": requirement.version, "requiredSource": requirement.source, "driver": driver.branch if driver else None,
               "driverCuda": driver.max_cuda if driver else None, "bottlerocketVersion": bottlerocket_version,
               "kubernetesVersion": kubernetes_version}
     if requirement.disabled:

@@ -130,7 +130,7 @@ def resolve(
 
 
 def _ecr_digest(ecr: Any, ref: ImageRef, *, field: str, reference: str) -> str:
-    image_id = {"imageDigest": ref.digest} if ref.digest else {"imageTag": ref.tag}
+    image_id: dict[str, Any] = {"imageDigest": ref.digest} if ref.digest else {"imageTag": ref.tag}
     try:
         found = ecr.describe_images(repositoryName=ref.repository, imageIds=[image_id])["imageDetails"]
     except ClientError as exc:
