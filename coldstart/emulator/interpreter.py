@@ -96,12 +96,15 @@ class VirtualClock:
             self._wakes[token] = self.now + seconds
             try:
                 while self.now < self._wakes[token] and env.is_running():
-                    if not self._holds and len(self._wakes) >= self._running():  # all asleep: time jumps to the first wake-up
-                        self.now = min(self._wakes.values())
+                    earliest = min(self._wakes.values())
+                    # All asleep: time jumps to the first wake-up. Not if that one is already due: its thread must
+                    # first get the lock to leave (spinning here with the lock held would starve it).
+                    if not self._holds and earliest > self.now and len(self._wakes) >= self._running():
+                        self.now = earliest
                         self._cond.notify_all()
                         continue
-                    # Another execution is busy. Executions end (and stop) outside this clock, so look again soon;
-                    # the decision above reads state only, never how long this took.
+                    # Another execution is busy (or a due sleeper has yet to leave). Executions end (and stop) outside
+                    # this clock, so look again soon; the decision above reads state only, never how long this took.
                     self._cond.wait(timeout=0.01)
             finally:
                 del self._wakes[token]

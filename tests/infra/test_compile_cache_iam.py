@@ -14,10 +14,11 @@ import json
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Match, Template
 
 from settings import names
 from settings.config import load_default_config
+from tests.template_assertions import described, only_resource, role_described
 
 pytestmark = pytest.mark.synth
 CFG = load_default_config()
@@ -39,15 +40,12 @@ def _flat(value: Any) -> str:
     raise AssertionError(f"unexpected intrinsic {value}")
 
 
-def statements_of(template: dict[str, Any], description_fragment: str) -> list[dict[str, Any]]:
-    roles = [k for k, v in template["Resources"].items()
-             if v["Type"] == "AWS::IAM::Role" and description_fragment in v["Properties"].get("Description", "")]
-    assert len(roles) == 1, roles
-    policies = [v for v in template["Resources"].values()
-                if v["Type"] == "AWS::IAM::Policy" and {"Ref": roles[0]} in v["Properties"]["Roles"]]
-    managed = template["Resources"][roles[0]]["Properties"].get("ManagedPolicyArns", [])
-    assert not managed and not template["Resources"][roles[0]]["Properties"].get("Policies")
-    return [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+def statements_of(template: Template, description_fragment: str) -> list[dict[str, Any]]:
+    """Every statement granted to the one role so described; it must have no managed or inline policies."""
+    role_id, role = role_described(template, description_fragment)
+    assert not role["Properties"].get("ManagedPolicyArns") and not role["Properties"].get("Policies"), role
+    policies = template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": Match.array_with([{"Ref": role_id}])}})
+    return [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
 
 
 def _listify(value: Any) -> list[Any]:
@@ -79,20 +77,20 @@ OUTSIDE = (f"{MODEL}/config.json", f"{MODEL}/model.safetensors", "other/x", f"{C
 
 
 @pytest.fixture(scope="module")
-def pods(synthesized_app) -> dict[str, Any]:
+def pods(synthesized_app) -> Template:
     assert CFG.compileCacheS3 and CFG.compileCachePublish == "pods"  # the defaults
-    return synthesized_app.template(names.CLUSTER_STACK)
+    return Template.from_json(synthesized_app.template(names.CLUSTER_STACK))
 
 
 @pytest.fixture(scope="module")
-def readonly(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def readonly(tmp_path_factory: pytest.TempPathFactory) -> Template:
     from app import build_app, new_app
 
     outdir = tmp_path_factory.mktemp("cdk.out.readonly")
     app = new_app(outdir=str(outdir))
     build_app(app, load_default_config(compileCachePublish="readonly"))
     app.synth()  # cdk-nag findings on the writer role must be acknowledged too
-    return json.loads((outdir / f"{names.CLUSTER_STACK}.template.json").read_text())
+    return Template.from_json(json.loads((outdir / f"{names.CLUSTER_STACK}.template.json").read_text()))
 
 
 def test_pods_mode_vllm_role_writes_only_under_the_cache_prefix(pods) -> None:
@@ -115,8 +113,7 @@ def test_pods_mode_vllm_role_writes_only_under_the_cache_prefix(pods) -> None:
     actions = sorted({a for s in vllm for a in _listify(s["Action"])})
     assert actions == ["s3:AbortMultipartUpload", "s3:GetObject", "s3:ListBucket", "s3:PutObject"]
     # and there is no writer role in this mode
-    assert not [v for v in pods["Resources"].values() if v["Type"] == "AWS::IAM::Role"
-                and "compile-cache writer" in v["Properties"].get("Description", "")]
+    pods.resource_properties_count_is("AWS::IAM::Role", described("compile-cache writer")["Properties"], 0)
 
 
 def test_readonly_mode_vllm_role_cannot_write_and_only_the_warm_cache_writer_can(readonly) -> None:
@@ -129,11 +126,11 @@ def test_readonly_mode_vllm_role_cannot_write_and_only_the_warm_cache_writer_can
     for key in OUTSIDE:
         assert not any(allowed(writer, a, obj(key)) for a in WRITES), key
     # the writer role is bound to the warm-cache service account only
-    [assoc] = [v["Properties"] for v in readonly["Resources"].values() if v["Type"] == "AWS::EKS::PodIdentityAssociation"
-               and v["Properties"]["ServiceAccount"] == names.COMPILE_CACHE_WRITER_SERVICE_ACCOUNT]
+    _, association = only_resource(readonly, "AWS::EKS::PodIdentityAssociation",
+                                   {"Properties": {"ServiceAccount": names.COMPILE_CACHE_WRITER_SERVICE_ACCOUNT}})
+    assoc = association["Properties"]
     assert assoc["Namespace"] == CFG.vllmNamespace
-    [(logical, role)] = [(k, v) for k, v in readonly["Resources"].items() if v["Type"] == "AWS::IAM::Role"
-                         and "compile-cache writer" in v["Properties"].get("Description", "")]
+    logical, role = role_described(readonly, "compile-cache writer")
     assert assoc["RoleArn"] == {"Fn::GetAtt": [logical, "Arn"]}
     trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["StringEquals"]
     assert trust["aws:RequestTag/kubernetes-service-account"] == names.COMPILE_CACHE_WRITER_SERVICE_ACCOUNT
@@ -149,7 +146,7 @@ def test_cache_off_grants_the_model_prefix_only() -> None:
     bucket = s3.Bucket.from_bucket_arn(stack, "B", BUCKET_ARN)
     ModelReaderRole(stack, "R", cluster_name="c", cluster_arn="arn:aws:eks:us-west-2:123456789012:cluster/c", namespace="vllm",
                     service_account="vllm", bucket=bucket, prefix=MODEL, compile_cache=False)
-    statements = statements_of(Template.from_stack(stack).to_json(), "vLLM pods")
+    statements = statements_of(Template.from_stack(stack), "vLLM pods")
     assert not allowed(statements, "s3:GetObject", obj(f"{CACHE}/x"))
     assert not any(allowed(statements, a, obj(f"{CACHE}/x")) for a in WRITES)
     assert allowed(statements, "s3:GetObject", obj(f"{MODEL}/config.json"))

@@ -8,15 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+from aws_cdk.assertions import Match, Template
+
 from settings import names
 from stacks.pipeline.functions import ASSET_PACKAGES, STEPS
 
 
 def _asset_functions(app) -> dict[str, dict]:  # noqa: ANN001
     """The pipeline's functions whose code is a file asset (S3Key <hash>.zip), by logical ID."""
-    template = app.template(names.PIPELINE_STACK)
-    return {k: r["Properties"] for k, r in template["Resources"].items()
-            if r["Type"] == "AWS::Lambda::Function" and str(r["Properties"]["Code"].get("S3Key", "")).endswith(".zip")}
+    template = Template.from_json(app.template(names.PIPELINE_STACK))
+    zipped = {"Properties": {"Code": {"S3Key": Match.string_like_regexp(r"\.zip$")}}}
+    return {k: r["Properties"] for k, r in template.find_resources("AWS::Lambda::Function", zipped).items()}
 
 
 def _asset_dirs(app) -> set[Path]:  # noqa: ANN001

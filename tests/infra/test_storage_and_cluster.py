@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Match, Template
 
 from settings import names
 from settings.config import load_default_config
+from tests.template_assertions import described, only_resource, role_described
 
 pytestmark = pytest.mark.synth
 CFG = load_default_config()
+KARPENTER_CHART = {"Properties": {"Chart": Match.string_like_regexp("karpenter$")}}  # not karpenter-crd
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +26,11 @@ def cluster(synthesized_app) -> Template:
     return Template.from_json(synthesized_app.template(names.CLUSTER_STACK))
 
 
-def _resources(template: Template, type_: str) -> dict:
-    return template.find_resources(type_)
+MODEL_BUCKET = {"Properties": {"LoggingConfiguration": Match.any_value()}}  # the only bucket with access logs
 
 
 def _model_bucket(storage: Template) -> tuple[str, dict]:
-    buckets = _resources(storage, "AWS::S3::Bucket")
-    [(logical, bucket)] = [(k, v) for k, v in buckets.items() if "LoggingConfiguration" in v["Properties"]]
-    return logical, bucket
+    return only_resource(storage, "AWS::S3::Bucket", MODEL_BUCKET)
 
 
 def test_model_bucket_is_encrypted_private_logged_and_retained(storage: Template) -> None:
@@ -41,22 +40,21 @@ def test_model_bucket_is_encrypted_private_logged_and_retained(storage: Template
     assert props["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
     assert bucket["DeletionPolicy"] == "Retain" and bucket["UpdateReplacePolicy"] == "Retain"
-    rules = props["LifecycleConfiguration"]["Rules"]
-    assert any(r.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation") == 1 for r in rules)
+    storage.has_resource_properties("AWS::S3::Bucket", {"LoggingConfiguration": Match.any_value(), "LifecycleConfiguration": {
+        "Rules": Match.array_with([Match.object_like({"AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}})])}})
     assert props["LoggingConfiguration"]["DestinationBucketName"]["Ref"] != logical
 
 
 def test_model_bucket_denies_plain_http(storage: Template) -> None:
     logical, _ = _model_bucket(storage)
-    policies = [p for p in _resources(storage, "AWS::S3::BucketPolicy").values()
-                if p["Properties"]["Bucket"] == {"Ref": logical}]
-    [policy] = policies
-    deny = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
-    assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} and s["Action"] == "s3:*" for s in deny)
+    bucket_ref = {"Bucket": Match.exact({"Ref": logical})}
+    only_resource(storage, "AWS::S3::BucketPolicy", {"Properties": bucket_ref})
+    storage.has_resource_properties("AWS::S3::BucketPolicy", {**bucket_ref, "PolicyDocument": {"Statement": Match.array_with([
+        Match.object_like({"Effect": "Deny", "Action": "s3:*", "Condition": Match.exact({"Bool": {"aws:SecureTransport": "false"}})})])}})
 
 
 def test_cluster_is_eks_v2_native_without_auto_mode_in_private_subnets(cluster: Template) -> None:
-    [eks] = _resources(cluster, "AWS::EKS::Cluster").values()
+    _, eks = only_resource(cluster, "AWS::EKS::Cluster")
     props = eks["Properties"]
     assert props["Version"] == CFG.kubernetesVersion
     assert props["Name"] == CFG.clusterName
@@ -70,13 +68,12 @@ def test_cluster_is_eks_v2_native_without_auto_mode_in_private_subnets(cluster: 
 
 
 def _private_subnet_ids(cluster: Template) -> set[str]:
-    subnets = _resources(cluster, "AWS::EC2::Subnet")
-    return {k for k, v in subnets.items()
-            if any(t["Key"] == "aws-cdk:subnet-type" and t["Value"] == "Private" for t in v["Properties"]["Tags"])}
+    private = {"Tags": Match.array_with([{"Key": "aws-cdk:subnet-type", "Value": "Private"}])}
+    return set(cluster.find_resources("AWS::EC2::Subnet", {"Properties": private}))
 
 
 def test_system_node_group_is_small_bottlerocket_in_private_subnets(cluster: Template) -> None:
-    [ng] = _resources(cluster, "AWS::EKS::Nodegroup").values()
+    _, ng = only_resource(cluster, "AWS::EKS::Nodegroup")
     props = ng["Properties"]
     assert props["AmiType"] == "BOTTLEROCKET_x86_64"
     assert props["ScalingConfig"]["DesiredSize"] == CFG.systemNodeCount
@@ -84,32 +81,25 @@ def test_system_node_group_is_small_bottlerocket_in_private_subnets(cluster: Tem
 
 
 def test_private_subnets_and_node_security_group_carry_the_discovery_tag(cluster: Template) -> None:
-    subnets = _resources(cluster, "AWS::EC2::Subnet")
+    subnets = cluster.find_resources("AWS::EC2::Subnet")
     for logical in _private_subnet_ids(cluster):
         tags = {t["Key"]: t["Value"] for t in subnets[logical]["Properties"]["Tags"]}
         assert tags[names.DISCOVERY_TAG] == CFG.clusterName
     public = [v for k, v in subnets.items() if k not in _private_subnet_ids(cluster)]
     assert public and all(v["Properties"]["MapPublicIpOnLaunch"] is False for v in public)
     assert all(names.DISCOVERY_TAG not in {t["Key"] for t in v["Properties"]["Tags"]} for v in public)
-    sgs = [v for v in _resources(cluster, "AWS::EC2::SecurityGroup").values()
-           if {"Key": names.DISCOVERY_TAG, "Value": CFG.clusterName} in v["Properties"].get("Tags", [])]
-    assert len(sgs) == 1
+    cluster.resource_properties_count_is("AWS::EC2::SecurityGroup", {
+        "Tags": Match.array_with([Match.exact({"Key": names.DISCOVERY_TAG, "Value": CFG.clusterName})])}, 1)
 
 
 def test_s3_gateway_endpoint_keeps_weight_streaming_off_nat(cluster: Template) -> None:
-    endpoints = _resources(cluster, "AWS::EC2::VPCEndpoint").values()
+    endpoints = cluster.find_resources("AWS::EC2::VPCEndpoint").values()
     assert any(e["Properties"].get("VpcEndpointType", "Gateway") == "Gateway"
                and "s3" in json.dumps(e["Properties"]["ServiceName"]) for e in endpoints)
 
 
-def _find_role(template: Template, description_fragment: str) -> tuple[str, dict]:
-    [(k, v)] = [(k, v) for k, v in _resources(template, "AWS::IAM::Role").items()
-                if description_fragment in v["Properties"].get("Description", "")]
-    return k, v
-
-
 def test_vllm_role_trust_is_limited_to_its_namespace_and_service_account(cluster: Template) -> None:
-    logical, role = _find_role(cluster, "vLLM pods")
+    logical, role = role_described(cluster, "vLLM pods")
     [statement] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert statement["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     assert set(statement["Action"]) == {"sts:AssumeRole", "sts:TagSession"}
@@ -117,17 +107,16 @@ def test_vllm_role_trust_is_limited_to_its_namespace_and_service_account(cluster
     assert cond["aws:RequestTag/kubernetes-namespace"] == CFG.vllmNamespace
     assert cond["aws:RequestTag/kubernetes-service-account"] == CFG.vllmServiceAccount
     assert "aws:SourceArn" in statement["Condition"]["ArnEquals"]
-    [assoc] = [a for a in _resources(cluster, "AWS::EKS::PodIdentityAssociation").values()
-               if a["Properties"]["RoleArn"] == {"Fn::GetAtt": [logical, "Arn"]}]
+    _, assoc = only_resource(cluster, "AWS::EKS::PodIdentityAssociation",
+                             {"Properties": {"RoleArn": Match.exact({"Fn::GetAtt": [logical, "Arn"]})}})
     assert assoc["Properties"]["Namespace"] == CFG.vllmNamespace
     assert assoc["Properties"]["ServiceAccount"] == CFG.vllmServiceAccount
 
 
 def test_vllm_role_reads_only_the_model_prefix_and_the_compile_cache(cluster: Template) -> None:
     # (writes under compile-cache/ only: tests/infra/test_compile_cache_iam.py)
-    logical, _ = _find_role(cluster, "vLLM pods")
-    policies = [p for p in _resources(cluster, "AWS::IAM::Policy").values()
-                if {"Ref": logical} in p["Properties"]["Roles"]]
+    logical, _ = role_described(cluster, "vLLM pods")
+    policies = cluster.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": Match.array_with([{"Ref": logical}])}}).values()
     statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
     assert all(s["Effect"] == "Allow" for s in statements)
     get = next(s for s in statements if s.get("Sid") == "ReadModelObjects")
@@ -140,8 +129,7 @@ def test_vllm_role_reads_only_the_model_prefix_and_the_compile_cache(cluster: Te
 
 
 def test_karpenter_controller_mutations_are_tag_scoped(cluster: Template) -> None:
-    policies = [p for p in _resources(cluster, "AWS::IAM::ManagedPolicy").values()
-                if "Karpenter controller" in p["Properties"].get("Description", "")]
+    policies = list(cluster.find_resources("AWS::IAM::ManagedPolicy", described("Karpenter controller")).values())
     assert len(policies) == 6  # the reference's six managed policies
     statements = {s["Sid"]: s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]}
     owned = f"kubernetes.io/cluster/{CFG.clusterName}"
@@ -168,28 +156,23 @@ def test_karpenter_controller_mutations_are_tag_scoped(cluster: Template) -> Non
 
 
 def test_karpenter_is_installed_from_its_chart_with_interruption_queue(cluster: Template) -> None:
-    charts = [c for c in cluster.find_resources("Custom::AWSCDK-EKS-HelmChart").values()]
-    [chart] = [c for c in charts if c["Properties"]["Chart"].endswith("karpenter")]
+    _, chart = only_resource(cluster, "Custom::AWSCDK-EKS-HelmChart", KARPENTER_CHART)
     assert chart["Properties"]["Version"] == CFG.karpenterVersion
     assert chart["Properties"]["Namespace"] == CFG.karpenterNamespace
     values = json.dumps(chart["Properties"]["Values"])
     assert CFG.clusterName in values and "interruptionQueue" in values
-    [queue] = _resources(cluster, "AWS::SQS::Queue").values()
+    _, queue = only_resource(cluster, "AWS::SQS::Queue")
     assert queue["Properties"]["SqsManagedSseEnabled"] is True
-    patterns = [r["Properties"]["EventPattern"]["detail-type"][0] for r in _resources(cluster, "AWS::Events::Rule").values()]
+    patterns = [r["Properties"]["EventPattern"]["detail-type"][0] for r in cluster.find_resources("AWS::Events::Rule").values()]
     assert "EC2 Spot Instance Interruption Warning" in patterns
-    assocs = [a["Properties"] for a in _resources(cluster, "AWS::EKS::PodIdentityAssociation").values()]
-    assert {"Namespace": CFG.karpenterNamespace, "ServiceAccount": names.KARPENTER_SERVICE_ACCOUNT} in [
-        {k: a[k] for k in ("Namespace", "ServiceAccount")} for a in assocs]
+    cluster.has_resource_properties("AWS::EKS::PodIdentityAssociation", {
+        "Namespace": CFG.karpenterNamespace, "ServiceAccount": names.KARPENTER_SERVICE_ACCOUNT})
 
 
 def test_karpenter_node_role_has_an_ec2_access_entry(cluster: Template) -> None:
-    roles = _resources(cluster, "AWS::IAM::Role")
-    [(node_role, _)] = [(k, v) for k, v in roles.items()
-                        if v["Properties"].get("RoleName") == f"KarpenterNodeRole-{CFG.clusterName}"]
-    entries = [e["Properties"] for e in _resources(cluster, "AWS::EKS::AccessEntry").values()]
-    assert {"Type": "EC2_LINUX", "PrincipalArn": {"Fn::GetAtt": [node_role, "Arn"]}} in [
-        {k: e[k] for k in ("Type", "PrincipalArn")} for e in entries if "Type" in e]
+    node_role, _ = only_resource(cluster, "AWS::IAM::Role", {"Properties": {"RoleName": f"KarpenterNodeRole-{CFG.clusterName}"}})
+    cluster.has_resource_properties("AWS::EKS::AccessEntry", {
+        "Type": "EC2_LINUX", "PrincipalArn": Match.exact({"Fn::GetAtt": [node_role, "Arn"]})})
 
 
 def test_every_stack_is_environment_agnostic_by_default(synthesized_app) -> None:
@@ -217,37 +200,35 @@ def test_whole_app_passes_cdk_nag_with_reasoned_acknowledgements(synthesized_app
 
 def test_kubectl_provider_reaches_the_api_privately(cluster: Template) -> None:
     """The Helm/kubectl handler must not depend on the public endpoint, which clusterEndpointCidrs may close."""
-    handlers = [r for k, r in _resources(cluster, "AWS::Lambda::Function").items() if "KubectlProviderHandler" in k]
+    # the handler is known by its logical ID only (a pattern cannot match IDs)
+    handlers = [r for k, r in cluster.find_resources("AWS::Lambda::Function").items() if "KubectlProviderHandler" in k]
     assert handlers
     for handler in handlers:
         subnets = {s["Ref"] for s in handler["Properties"]["VpcConfig"]["SubnetIds"]}
         assert subnets and subnets <= _private_subnet_ids(cluster)
-    [eks] = _resources(cluster, "AWS::EKS::Cluster").values()
+    _, eks = only_resource(cluster, "AWS::EKS::Cluster")
     assert eks["Properties"]["ResourcesVpcConfig"]["EndpointPrivateAccess"] is True
 
 
-def _logical_ids(template: Template, type_: str, predicate) -> list[str]:
-    return [k for k, v in _resources(template, type_).items() if predicate(v)]
-
-
 def test_karpenter_crds_come_first_and_the_controller_waits_for_its_identity_and_nodes(cluster: Template) -> None:
-    charts = _resources(cluster, "Custom::AWSCDK-EKS-HelmChart")
-    [crd_id] = [k for k, c in charts.items() if c["Properties"]["Chart"].endswith("/karpenter-crd")]
-    [main_id] = [k for k, c in charts.items() if c["Properties"]["Chart"].endswith("/karpenter")]
-    assert charts[main_id]["Properties"]["SkipCrds"] is True
-    assert charts[crd_id]["Properties"]["Version"] == CFG.karpenterVersion
-    depends = set(charts[main_id].get("DependsOn", []))
-    [assoc] = _logical_ids(cluster, "AWS::EKS::PodIdentityAssociation",
-                           lambda a: a["Properties"]["ServiceAccount"] == names.KARPENTER_SERVICE_ACCOUNT)
-    [agent] = _logical_ids(cluster, "AWS::EKS::Addon", lambda a: a["Properties"]["AddonName"] == "eks-pod-identity-agent")
-    [nodegroup] = _resources(cluster, "AWS::EKS::Nodegroup").keys()
+    helm = "Custom::AWSCDK-EKS-HelmChart"
+    crd_id, crd = only_resource(cluster, helm, {"Properties": {"Chart": Match.string_like_regexp("/karpenter-crd$")}})
+    _, main = only_resource(cluster, helm, {"Properties": {"Chart": Match.string_like_regexp("/karpenter$")}})
+    assert main["Properties"]["SkipCrds"] is True
+    assert crd["Properties"]["Version"] == CFG.karpenterVersion
+    depends = set(main.get("DependsOn", []))
+    assoc, _ = only_resource(cluster, "AWS::EKS::PodIdentityAssociation",
+                             {"Properties": {"ServiceAccount": names.KARPENTER_SERVICE_ACCOUNT}})
+    agent, _ = only_resource(cluster, "AWS::EKS::Addon", {"Properties": {"AddonName": "eks-pod-identity-agent"}})
+    nodegroup, _ = only_resource(cluster, "AWS::EKS::Nodegroup")
     assert {crd_id, assoc, agent, nodegroup} <= depends
 
 
 def test_operator_access_without_roles_warns_and_outputs_no_command(synthesized_app) -> None:
-    template = synthesized_app.template(names.CLUSTER_STACK)
-    assert "none:" in template["Outputs"][names.OUTPUT_KUBECONFIG_COMMAND]["Value"]
-    assert not [k for k in template["Resources"] if "OperatorAdmin" in k]
+    template = Template.from_json(synthesized_app.template(names.CLUSTER_STACK))
+    template.has_output(names.OUTPUT_KUBECONFIG_COMMAND, {"Value": Match.string_like_regexp("none:")})
+    # by logical ID across every resource type: no assertions query takes IDs, so this reads the resources whole
+    assert not [k for k in template.to_json()["Resources"] if "OperatorAdmin" in k]
 
 
 def test_cluster_admin_roles_get_access_entries_and_a_kubeconfig_output() -> None:
@@ -261,12 +242,12 @@ def test_cluster_admin_roles_get_access_entries_and_a_kubeconfig_output() -> Non
                                                                    account="123456789012"),
                          env={"account": "123456789012", "region": "us-west-2"})
     template = Template.from_stack(stack)
-    [entry] = [e["Properties"] for e in template.find_resources("AWS::EKS::AccessEntry").values()
-               if e["Properties"]["PrincipalArn"] == role]
+    _, access_entry = only_resource(template, "AWS::EKS::AccessEntry", {"Properties": {"PrincipalArn": role}})
+    entry = access_entry["Properties"]
     [policy] = entry["AccessPolicies"]
     assert policy["AccessScope"] == {"Type": "cluster"}
     assert json.dumps(policy["PolicyArn"]).endswith(':eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"]]}')
-    output = template.to_json()["Outputs"][names.OUTPUT_KUBECONFIG_COMMAND]["Value"]
+    output = template.find_outputs(names.OUTPUT_KUBECONFIG_COMMAND)[names.OUTPUT_KUBECONFIG_COMMAND]["Value"]
     rendered = json.dumps(output)
     assert "aws eks update-kubeconfig --name " in rendered and f"--role-arn {role}" in rendered
     assert "--region us-west-2" in rendered
@@ -285,6 +266,7 @@ def test_eks_auth_endpoint_comes_with_the_interface_endpoints() -> None:
 
 
 def test_vpc_cni_add_on_enforces_network_policies(cluster: Template) -> None:
-    [cni] = [a["Properties"] for a in _resources(cluster, "AWS::EKS::Addon").values() if a["Properties"]["AddonName"] == "vpc-cni"]
-    assert json.loads(cni["ConfigurationValues"]) == {"enableNetworkPolicy": "true"}
-    assert cni["ResolveConflicts"] == "OVERWRITE"
+    only_resource(cluster, "AWS::EKS::Addon", {"Properties": {"AddonName": "vpc-cni"}})
+    cluster.has_resource_properties("AWS::EKS::Addon", {
+        "AddonName": "vpc-cni", "ConfigurationValues": Match.serialized_json({"enableNetworkPolicy": "true"}),
+        "ResolveConflicts": "OVERWRITE"})

@@ -14,6 +14,7 @@ from lambdas.snapshot_pipeline.steps import pull_script
 from settings import names
 from stacks.pipeline.functions import HANDLER_PACKAGE, STEPS
 from stacks.pipeline.state_machine import RETRY_POLICY
+from tests.template_assertions import only_resource
 
 pytestmark = pytest.mark.synth
 
@@ -22,13 +23,20 @@ MUTATING_EC2 = {"ec2:RunInstances", "ec2:TerminateInstances", "ec2:StopInstances
 TAG_KEYS = {names.TAG_MANAGED_BY, "vllm-coldstart:pipeline"}
 
 
-def resources(template: dict, kind: str) -> dict[str, dict]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+# the builder instance's role: the one EC2 may assume
+BUILDER_ROLE = {"Properties": {"AssumeRolePolicyDocument": {
+    "Statement": Match.array_with([Match.object_like({"Principal": {"Service": "ec2.amazonaws.com"}})])}}}
 
 
-def statements(template: dict) -> list[dict[str, Any]]:
+@pytest.fixture(scope="module")
+def template(pipeline_template: dict) -> Template:
+    return Template.from_json(pipeline_template)
+
+
+def statements(template: Template) -> list[dict[str, Any]]:
+    """Every statement of the stack's inline policies, with Action and Resource always lists."""
     out = []
-    for policy in resources(template, "AWS::IAM::Policy").values():
+    for policy in template.find_resources("AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             res = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
@@ -44,11 +52,11 @@ def is_wildcard(resource: Any) -> bool:
     return resource == "*" or flat(resource).endswith('/*"') or flat(resource).endswith('/*"]]}')
 
 
-def test_mutating_ec2_actions_are_scoped_by_the_pipelines_tags(pipeline_template: dict) -> None:
+def test_mutating_ec2_actions_are_scoped_by_the_pipelines_tags(template: Template) -> None:
     """Per resource: a wildcard resource of a mutating statement needs the pipeline's tag condition,
     except public AMIs (image/*), which only RunInstances may use, and only to launch from."""
     checked = 0
-    for statement in statements(pipeline_template):
+    for statement in statements(template):
         mutating = MUTATING_EC2 & set(statement["Action"])
         if not mutating:
             continue
@@ -69,15 +77,15 @@ def test_mutating_ec2_actions_are_scoped_by_the_pipelines_tags(pipeline_template
     assert checked >= 14
 
 
-def test_run_instances_requires_request_tags_on_everything_it_creates(pipeline_template: dict) -> None:
-    run = [s for s in statements(pipeline_template) if "ec2:RunInstances" in s["Action"] and "Condition" in s]
+def test_run_instances_requires_request_tags_on_everything_it_creates(template: Template) -> None:
+    run = [s for s in statements(template) if "ec2:RunInstances" in s["Action"] and "Condition" in s]
     (created,) = run
     assert {"instance/*", "volume/*", "network-interface/*"} <= {flat(r).split(":")[-1].rstrip('"]}') for r in created["Resource"]}
     assert set(created["Condition"]["StringEquals"]) == {f"aws:RequestTag/{k}" for k in TAG_KEYS}
 
 
-def test_send_command_is_limited_to_the_pipeline_document_and_pipeline_instances(pipeline_template: dict) -> None:
-    send = [s for s in statements(pipeline_template) if "ssm:SendCommand" in s["Action"]]
+def test_send_command_is_limited_to_the_pipeline_document_and_pipeline_instances(template: Template) -> None:
+    send = [s for s in statements(template) if "ssm:SendCommand" in s["Action"]]
     assert len(send) == 2
     (document,) = [s for s in send if "document/" in flat(s["Resource"])]
     (arn,) = document["Resource"]
@@ -87,11 +95,11 @@ def test_send_command_is_limited_to_the_pipeline_document_and_pipeline_instances
     assert "Condition" not in document
     instance = next(s for s in send if "instance/*" in flat(s["Resource"]))
     assert set(instance["Condition"]["StringEquals"]) == {f"ssm:resourceTag/{k}" for k in TAG_KEYS}
-    assert "AWS-RunShellScript" not in flat(pipeline_template)
+    assert "AWS-RunShellScript" not in flat(template.to_json())  # anywhere in the template, any section
 
 
-def test_the_pull_document_is_the_fixed_script_with_pattern_checked_data_parameters(pipeline_template: dict) -> None:
-    (document,) = resources(pipeline_template, "AWS::SSM::Document").values()
+def test_the_pull_document_is_the_fixed_script_with_pattern_checked_data_parameters(template: Template) -> None:
+    _, document = only_resource(template, "AWS::SSM::Document")
     props = document["Properties"]
     assert props["Name"] == "VllmColdstartPipeline-PullImages" and props["DocumentType"] == "Command"
     assert props["UpdateMethod"] == "NewVersion"  # a named document cannot be replaced
@@ -122,39 +130,37 @@ def test_the_pull_document_is_the_fixed_script_with_pattern_checked_data_paramet
                 assert not re.fullmatch(pattern, bad), (pattern, bad)
 
 
-def test_pass_role_only_for_the_builder_role_and_only_to_ec2(pipeline_template: dict) -> None:
-    (passrole,) = [s for s in statements(pipeline_template) if "iam:PassRole" in s["Action"]]
-    (builder_role,) = [k for k, v in resources(pipeline_template, "AWS::IAM::Role").items()
-                       if "ec2.amazonaws.com" in flat(v["Properties"]["AssumeRolePolicyDocument"])]
+def test_pass_role_only_for_the_builder_role_and_only_to_ec2(template: Template) -> None:
+    (passrole,) = [s for s in statements(template) if "iam:PassRole" in s["Action"]]
+    builder_role, _ = only_resource(template, "AWS::IAM::Role", BUILDER_ROLE)
     assert passrole["Resource"] == [{"Fn::GetAtt": [builder_role, "Arn"]}]
     assert passrole["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
 
 
-def test_no_pipeline_function_can_get_an_ecr_credential(pipeline_template: dict) -> None:
-    assert not [s for s in statements(pipeline_template) if "ecr:GetAuthorizationToken" in s["Action"]]
+def test_no_pipeline_function_can_get_an_ecr_credential(template: Template) -> None:
+    assert not [s for s in statements(template) if "ecr:GetAuthorizationToken" in s["Action"]]
 
 
-def test_builder_role_is_ssm_core_plus_ecr_read_and_its_security_group_has_no_ingress(pipeline_template: dict) -> None:
-    (role,) = [v for v in resources(pipeline_template, "AWS::IAM::Role").values()
-               if "ec2.amazonaws.com" in flat(v["Properties"]["AssumeRolePolicyDocument"])]
+def test_builder_role_is_ssm_core_plus_ecr_read_and_its_security_group_has_no_ingress(template: Template) -> None:
+    _, role = only_resource(template, "AWS::IAM::Role", BUILDER_ROLE)
     managed = flat(role["Properties"]["ManagedPolicyArns"])
     assert "AmazonSSMManagedInstanceCore" in managed and "AmazonEC2ContainerRegistryReadOnly" in managed
-    (sg,) = resources(pipeline_template, "AWS::EC2::SecurityGroup").values()
-    assert "SecurityGroupIngress" not in sg["Properties"]
-    assert not resources(pipeline_template, "AWS::EC2::SecurityGroupIngress")
+    only_resource(template, "AWS::EC2::SecurityGroup", {"Properties": {"SecurityGroupIngress": Match.absent()}})
+    template.resource_count_is("AWS::EC2::SecurityGroup", 1)
+    template.resource_count_is("AWS::EC2::SecurityGroupIngress", 0)
 
 
-def test_functions_share_one_asset_use_arm64_python312_and_the_powertools_layer(pipeline_template: dict) -> None:
-    functions = resources(pipeline_template, "AWS::Lambda::Function")
+def test_functions_share_one_asset_use_arm64_python312_and_the_powertools_layer(template: Template) -> None:
+    functions = template.find_resources("AWS::Lambda::Function")
     assert {f["Properties"]["Handler"] for f in functions.values()} == {f"{HANDLER_PACKAGE}.{s}.handler" for s in STEPS}
     assert len({flat(f["Properties"]["Code"]) for f in functions.values()}) == 1
+    template.all_resources_properties("AWS::Lambda::Function", {
+        "Runtime": "python3.12", "Architectures": ["arm64"],
+        "Environment": {"Variables": {names.ENV_PIPELINE_CONFIG: Match.serialized_json(
+            Match.object_like({"snapshotParameterName": names.DEFAULT_SNAPSHOT_PARAMETER}))}}})
     for fn in functions.values():
-        props = fn["Properties"]
-        assert props["Runtime"] == "python3.12" and props["Architectures"] == ["arm64"]
-        (layer,) = props["Layers"]
+        (layer,) = fn["Properties"]["Layers"]
         assert "${AWS::Region}" in layer["Fn::Sub"] and "AWSLambdaPowertoolsPythonV3-python312-arm64" in layer["Fn::Sub"]
-        config = json.loads(props["Environment"]["Variables"][names.ENV_PIPELINE_CONFIG])
-        assert config["snapshotParameterName"] == names.DEFAULT_SNAPSHOT_PARAMETER
 
 
 def test_waits_read_their_seconds_from_the_plan_and_tasks_share_one_retry_policy(pipeline_definition: dict) -> None:
@@ -218,8 +224,8 @@ def test_polls_are_bounded_with_named_timeouts(pipeline_definition: dict) -> Non
         assert _named_error(states, targets[0]) == error, (name, targets[0])
 
 
-def test_state_machine_is_standard_logged_traced_and_bounded(pipeline_template: dict, pipeline_definition: dict) -> None:
-    (machine,) = resources(pipeline_template, "AWS::StepFunctions::StateMachine").values()
+def test_state_machine_is_standard_logged_traced_and_bounded(template: Template, pipeline_definition: dict) -> None:
+    _, machine = only_resource(template, "AWS::StepFunctions::StateMachine")
     props = machine["Properties"]
     assert props["StateMachineType"] == "STANDARD" and props["TracingConfiguration"] == {"Enabled": True}
     # ERROR without execution data: failures are logged, step inputs/outputs (command output) are not kept for months
@@ -228,7 +234,7 @@ def test_state_machine_is_standard_logged_traced_and_bounded(pipeline_template: 
     assert pipeline_definition["TimeoutSeconds"] > 0
 
 
-def test_builder_needs_no_describe_instances_because_its_user_data_sets_the_instance_id_hostname_source(pipeline_template: dict) -> None:
+def test_builder_needs_no_describe_instances_because_its_user_data_sets_the_instance_id_hostname_source(template: Template) -> None:
     """Bottlerocket's pluto calls ec2:DescribeInstances at boot for the default hostname source
     (bottlerocket-core-kit sources/api/pluto/src/main.rs, generate_node_name); the builder's user data
     chooses instance-id, so its role (SSM core + ECR read, no inline policy) suffices."""
@@ -239,16 +245,14 @@ def test_builder_needs_no_describe_instances_because_its_user_data_sets_the_inst
     settings = tomllib.loads(builder.USER_DATA)["settings"]
     assert settings["kubernetes"]["hostname-override-source"] == "instance-id"
     assert settings["host-containers"]["admin"]["enabled"] is True
-    template = Template.from_json(pipeline_template)
     roles = template.find_resources("AWS::IAM::Role", {"Properties": {"AssumeRolePolicyDocument": {
         "Statement": [Match.object_like({"Principal": {"Service": "ec2.amazonaws.com"}})]}}})
     ((role_id, role),) = roles.items()
     assert "Policies" not in role["Properties"]
-    assert not [p for p in resources(pipeline_template, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]]
+    template.resource_properties_count_is("AWS::IAM::Policy", {"Roles": Match.array_with([{"Ref": role_id}])}, 0)
 
 
-def test_janitor_failures_land_in_an_encrypted_alarmed_dead_letter_queue(pipeline_template: dict) -> None:
-    template = Template.from_json(pipeline_template)
+def test_janitor_failures_land_in_an_encrypted_alarmed_dead_letter_queue(template: Template) -> None:
     queue_id = Capture()
     template.has_resource_properties("AWS::SQS::Queue", {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 14 * 24 * 3600})
     # an event EventBridge could not deliver to the janitor
@@ -266,19 +270,16 @@ def test_janitor_failures_land_in_an_encrypted_alarmed_dead_letter_queue(pipelin
         Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}})
 
 
-def test_failure_alarms_notify_an_encrypted_topic(pipeline_template: dict) -> None:
-    alarms = resources(pipeline_template, "AWS::CloudWatch::Alarm").values()
-    metrics = {a["Properties"]["MetricName"] for a in alarms}
+def test_failure_alarms_notify_an_encrypted_topic(template: Template) -> None:
+    metrics = {a["Properties"]["MetricName"] for a in template.find_resources("AWS::CloudWatch::Alarm").values()}
     assert {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted", "Errors"} <= metrics
-    (topic_id, topic), = resources(pipeline_template, "AWS::SNS::Topic").items()
-    assert "KmsMasterKeyId" in topic["Properties"]
-    for alarm in alarms:
-        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+    topic_id, _ = only_resource(template, "AWS::SNS::Topic", {"Properties": {"KmsMasterKeyId": Match.any_value()}})
+    template.resource_count_is("AWS::SNS::Topic", 1)
+    template.all_resources_properties("AWS::CloudWatch::Alarm", {"AlarmActions": Match.exact([{"Ref": topic_id}])})
 
 
-def test_ecr_push_rule_matches_successful_pushes_of_the_configured_repository_and_tag(pipeline_template: dict, pipeline_config: Any) -> None:
-    rules = resources(pipeline_template, "AWS::Events::Rule").values()
-    (ecr_rule,) = [r for r in rules if r["Properties"].get("EventPattern", {}).get("source") == ["aws.ecr"]]
+def test_ecr_push_rule_matches_successful_pushes_of_the_configured_repository_and_tag(template: Template, pipeline_config: Any) -> None:
+    _, ecr_rule = only_resource(template, "AWS::Events::Rule", {"Properties": {"EventPattern": {"source": ["aws.ecr"]}}})
     assert ecr_rule["Properties"]["EventPattern"] == {
         "source": ["aws.ecr"], "detail-type": ["ECR Image Action"],
         "detail": {"action-type": ["PUSH"], "result": ["SUCCESS"], "repository-name": [pipeline_config.vllmRepository],
@@ -297,16 +298,15 @@ def test_wildcard_tag_patterns_become_eventbridge_wildcard_filters() -> None:
     assert tag_filter("v0.11.0") == ["v0.11.0"]
 
 
-def test_schedule_and_janitor_rules(pipeline_template: dict, pipeline_config: Any) -> None:
-    rules = list(resources(pipeline_template, "AWS::Events::Rule").values())
-    assert [r["Properties"]["ScheduleExpression"] for r in rules if "ScheduleExpression" in r["Properties"]] == [
-        pipeline_config.scheduleExpression]
-    (janitor,) = [r for r in rules if r["Properties"].get("EventPattern", {}).get("source") == ["aws.states"]]
+def test_schedule_and_janitor_rules(template: Template, pipeline_config: Any) -> None:
+    scheduled = template.find_resources("AWS::Events::Rule", {"Properties": {"ScheduleExpression": Match.any_value()}})
+    assert [r["Properties"]["ScheduleExpression"] for r in scheduled.values()] == [pipeline_config.scheduleExpression]
+    _, janitor = only_resource(template, "AWS::Events::Rule", {"Properties": {"EventPattern": {"source": ["aws.states"]}}})
     pattern = janitor["Properties"]["EventPattern"]
     assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
     assert sorted(pattern["detail"]["status"]) == ["ABORTED", "FAILED", "TIMED_OUT"]
     assert "stateMachine:VllmColdstartPipeline-snapshot" in flat(pattern["detail"]["stateMachineArn"])
 
 
-def test_stack_outputs_the_state_machine_arn(pipeline_template: dict) -> None:
-    assert names.OUTPUT_STATE_MACHINE_ARN in pipeline_template["Outputs"]
+def test_stack_outputs_the_state_machine_arn(template: Template) -> None:
+    assert template.find_outputs(names.OUTPUT_STATE_MACHINE_ARN)
