@@ -116,7 +116,7 @@ def test_cli_dry_run_prints_and_apply_replaces_the_jobs(cli, tmp_path: Path, mon
     assert fake.calls[0] == ["delete", "job", "-n", CFG.vllmNamespace, *names_, "--ignore-not-found"]
     assert fake.calls[1][:2] == ["apply", "-f"] and not fake.calls[1][2].startswith(str(dist))  # never into dist/
     assert fake.applied == printed
-    assert sorted(p.name for p in dist.iterdir()) == ["gpu-nodes.k8s.yaml", "vllm.k8s.yaml"]
+    assert sorted(p.name for p in dist.iterdir()) == ["chat.k8s.yaml", "gpu-nodes.k8s.yaml", "vllm.k8s.yaml"]
     failing = FakeKubectl({"apply": 1})
     monkeypatch.setattr("coldstart.cli.Kubectl", lambda context=None: failing)
     result = cli("warm-cache", "--manifests-dir", str(dist), "--apply")
