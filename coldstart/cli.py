@@ -718,5 +718,5 @@ def rehearse(
         raise OperatorError(f"rehearsal checks failed: {', '.join(failed)}")
     out.print(f"rehearsal passed in {result.seconds:.0f}s; emulator stopped")
     out.print("next: deploy for real (README \"Deploying for real\"): make bootstrap, make setup-infra, make setup-model-s3, "
-              "make setup-pipeline, make create-snapshot, then make update-manifests deploy-apps doctor")
+              "make setup-pipeline, make create-snapshot, make build-push-images, then make update-manifests deploy-apps smoke doctor")
     out.print(f"snapshot: {result.snapshot_id}")  # last line: scripts read the ID from it
