@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # pytest-xdist workers for `make test` (the machine and CI have 2 cores; 0 runs in one process)
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup real-deps browser-deps test-apps test-real demo synth manifests-offline regenerate-imports test-infra test-pipeline test-pipeline-unit test-charts test-report test-cli test lint bench clean deploy destroy bootstrap setup-infra setup-pipeline \
+.PHONY: setup real-deps browser-deps test-apps test-real demo synth manifests-offline regenerate-imports test-settings test-lambdas test-lambdas-unit test-k8s_charts test-stacks test-coldstart test lint bench clean deploy destroy bootstrap setup-infra setup-pipeline \
         setup-model-s3 create-snapshot snapshots rollback update-manifests deploy-apps doctor rehearse report plan \
         build-push-images chat-url smoke
 
@@ -93,14 +93,13 @@ real-deps:
 test-real: setup real-deps
 	$(PY) -m pytest -q -p no:cacheprovider tests/real $(PYTEST_ARGS)
 
-## test-<area>: one layer of the suite (test-infra also runs ruff over the repository)
-TEST_AREAS := pipeline charts report cli
-test-infra: setup
-	$(PY) -m pytest -q tests/infra tests/test_lint.py
+## test-<package>: the tests of one package (tests/ mirrors the packages: settings, lambdas, k8s_charts,
+## stacks, coldstart; apps and real have their own targets); test-lambdas-unit leaves out the e2e runs
+TEST_AREAS := settings lambdas k8s_charts stacks coldstart
 $(addprefix test-,$(TEST_AREAS)): test-%: setup
-	$(PY) -m pytest -q tests/$*
-test-pipeline-unit: setup
-	$(PY) -m pytest -q tests/pipeline -m "not e2e"
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) tests/$*
+test-lambdas-unit: setup
+	$(PY) -m pytest -q tests/lambdas -m "not e2e"
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -3,7 +3,7 @@
 Rows (each measured once, wall clock, in a fresh process):
 - full synth: ``.venv/bin/python app.py`` with ``CDK_OUTDIR`` in a temporary directory;
 - test suite: ``pytest -q -n 2 -p no:cacheprovider``, as ``make test`` runs it (``--workers`` sets the
-  xdist workers, ``make bench`` passes its PYTEST_WORKERS; ``--subset tests/report`` narrows it);
+  xdist workers, ``make bench`` passes its PYTEST_WORKERS; ``--subset tests/coldstart/report`` narrows it);
 - rehearsal: ``.venv/bin/python -m coldstart rehearse``;
 - one row per Lambda handler module under lambdas/snapshot_pipeline/handlers/: its cold import
   time (wall; its CPU time in the note), timed inside a fresh interpreter (interpreter start-up excluded).
@@ -12,7 +12,7 @@ A row whose subject does not exist yet says "n/a: ..." instead of failing; a com
 reports its exit code. Progress goes to stderr, the table to stdout. Numbers vary with the load
 on the machine: compare runs on the same machine, and do not assert on them in tests.
 
-    .venv/bin/python bench/run.py [--workers 2] [--subset tests/report ...] [--skip synth,tests,rehearsal,imports]
+    .venv/bin/python bench/run.py [--workers 2] [--subset tests/coldstart/report ...] [--skip synth,tests,rehearsal,imports]
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 #
 # The CRDs are verbatim copies of aws/karpenter-provider-aws v1.14.1 (see crds/SOURCE.txt; the
 # tests check their git blob hashes). To move to another Karpenter release: replace the two YAML
-# files, update SOURCE.txt, run this script, run `pytest tests/charts`, and commit all of it.
+# files, update SOURCE.txt, run this script, run `pytest tests/k8s_charts`, and commit all of it.
 #
 # Usage: k8s_charts/regenerate_imports.sh [OUTPUT_DIR]   (default: k8s_charts/imports; the tests
 # regenerate into a temporary directory and compare byte for byte with the committed files).

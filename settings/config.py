@@ -2,7 +2,7 @@
 its default lives in ``cdk.json`` context (prefix ``coldstart:``, e.g. ``coldstart:clusterName``).
 
 ``cdk synth -c coldstart:clusterName=prod`` overrides one. Adding a key = one field here + its default
-in cdk.json (tests/infra/test_config.py checks both sides agree). ``PipelineSettings`` holds the keys
+in cdk.json (tests/stacks/test_config.py checks both sides agree). ``PipelineSettings`` holds the keys
 the snapshot pipeline's handlers read at run time; ``AppConfig`` extends it with everything else, so
 the stack serialises the pipeline's part of the one resolved config and the handlers parse it back
 with the same parsers.

@@ -2,7 +2,7 @@
 
 It runs the REAL state-machine definition (taken from the synthesized PipelineStack template)
 in moto's Step Functions interpreter, invoking the REAL Lambda handlers in-process, against moto's
-EC2/SSM/ECR. Used by tests/pipeline (with ``moto.mock_aws``) and by the operator CLI's local
+EC2/SSM/ECR. Used by tests/lambdas (with ``moto.mock_aws``) and by the operator CLI's local
 rehearsal (with a ``moto.server.ThreadedMotoServer`` on 127.0.0.1 in the same process).
 
 What moto cannot do is filled in here, explicitly, by wrapping the handlers' boto3 clients

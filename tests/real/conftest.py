@@ -38,4 +38,4 @@ def require_binary(name: str, path: str | Path | None = None) -> str:
 
 # The pipeline's session fixtures (its synthesized template, a fresh moto world per test): the real
 # components' output is fed to the real state machine there.
-from tests.pipeline.conftest import defaults, pipeline_config, pipeline_template, world  # noqa: E402,F401
+from tests.lambdas.conftest import defaults, pipeline_config, pipeline_template, world  # noqa: E402,F401

@@ -22,7 +22,7 @@ from coldstart import emulator
 from lambdas.snapshot_pipeline.core import errors
 from lambdas.snapshot_pipeline.steps import pull, pull_script
 from settings import names
-from tests.pipeline.conftest import PREVIOUS_SNAPSHOT, VLLM_TAG
+from tests.lambdas.conftest import PREVIOUS_SNAPSHOT, VLLM_TAG
 from tests.real import host_model, oci_image
 from tests.real.conftest import CONTAINERD_DIR, require_binary, require_root
 

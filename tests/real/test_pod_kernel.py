@@ -70,7 +70,7 @@ def _real() -> None:
 def shell_inits(pod: dict[str, Any]) -> list[dict[str, Any]]:
     """The init containers that prepare the node's directories (``sh -c``). The others (compile-cache restore
     and publish) run Python as the vLLM user with no capability: what the kernel lets them do there is what it
-    lets the vLLM container do, checked below, and the script itself is tested against S3 in tests/charts."""
+    lets the vLLM container do, checked below, and the script itself is tested against S3 in tests/k8s_charts."""
     return [c for c in pod.get("initContainers", []) if c.get("command", [])[:2] == ["sh", "-c"]]
 
 

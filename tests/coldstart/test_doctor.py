@@ -12,7 +12,7 @@ from coldstart.ops import doctor as doctor_ops
 from coldstart.ops.errors import OperatorError
 from settings import names
 from settings.config import load_default_config
-from tests.cli.conftest import PARAM, REGION, create_stack_with_outputs, pipeline_snapshot, publish
+from tests.coldstart.conftest import PARAM, REGION, create_stack_with_outputs, pipeline_snapshot, publish
 
 CONFIG = load_default_config()
 ROLE_ARN = "arn:aws:iam::123456789012:role/vllm-model-reader"
@@ -181,7 +181,7 @@ def test_cluster_checks_pass_on_a_healthy_cluster(healthy):
     snap, dist = healthy
     results = run(snap, dist, FakeKubectl(cluster_responses(snap, gpu_instance(snap))))
 
-    # the serving check needs a model to answer: tests/cli/test_chat_commands.py runs it against a fake vLLM
+    # the serving check needs a model to answer: tests/coldstart/test_chat_commands.py runs it against a fake vLLM
     expected = {name: "skip" if check is doctor_ops.check_serving else "pass" for name, check in doctor_ops.CHECKS}
     assert {name: r.status for name, r in results.items()} == expected
 

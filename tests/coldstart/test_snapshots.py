@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from settings import names
-from tests.cli.conftest import PARAM, REGION, parameter_value, pipeline_snapshot, publish
+from tests.coldstart.conftest import PARAM, REGION, parameter_value, pipeline_snapshot, publish
 
 
 def metadata() -> dict:

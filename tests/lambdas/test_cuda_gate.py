@@ -12,8 +12,7 @@ from coldstart import emulator
 from lambdas.snapshot_pipeline.core import cuda_gate, image_config
 from lambdas.snapshot_pipeline.core.errors import CudaDriverIncompatible, InputValidationError
 from settings import names, versions
-
-from .conftest import PREVIOUS_SNAPSHOT, VLLM_TAG
+from tests.lambdas.conftest import PREVIOUS_SNAPSHOT, VLLM_TAG
 
 REPO = "vllm/vllm-openai"
 NEWEST = max(versions.NVIDIA_DRIVERS, key=lambda d: image_config.parse_version(d.max_cuda))

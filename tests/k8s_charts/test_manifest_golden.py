@@ -1,7 +1,7 @@
 """Snapshot test of the default manifests (the files `python -m k8s_charts.synth` writes).
 
 A diff here is a change in what gets applied to the cluster: review it, then regenerate with
-    UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/charts/test_manifest_golden.py
+    UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/k8s_charts/test_manifest_golden.py
 The files hold no asset hashes or timestamps: only the config, the fixture snapshot and fixed
 deployment values.
 """

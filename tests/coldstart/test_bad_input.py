@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURE = str(REPO / "tests" / "report" / "fixtures" / "warm")
+FIXTURE = str(REPO / "tests" / "coldstart" / "report" / "fixtures" / "warm")
 SYNTH = ["-m", "k8s_charts.synth", "--offline", "--model-bucket", "example-bucket", "--region", "us-west-2"]
 CDK_CONTEXT = json.loads((REPO / "cdk.json").read_text())["context"]
 WATCHDOG_S = 600  # only ends a hung run (the bug this table once caught: synth spinning on /proc); never reached when it works
@@ -163,3 +163,8 @@ def test_the_rehearsals_doctor_line_names_its_temporary_manifests_for_what_they_
 
     assert shown == f"{TEMPORARY_DIST}: EC2NodeClass gpu-bottlerocket -> snap-1"
     assert "dist/" not in shown and str(tmp_path) not in shown
+
+
+def test_the_table_reads_a_real_report_bundle() -> None:
+    # the report rows must fail on their option, not on a missing bundle: the fixture has to exist
+    assert (Path(FIXTURE) / "pod.json").is_file() or any(Path(FIXTURE).glob("*.json"))

@@ -14,7 +14,7 @@ import pytest
 
 from coldstart.ops import follow as follow_ops
 from settings import names
-from tests.cli.conftest import REGION, create_stack_with_outputs
+from tests.coldstart.conftest import REGION, create_stack_with_outputs
 
 SNAP = "snap-0123456789abcdef0"
 

@@ -24,8 +24,7 @@ from lambdas.snapshot_pipeline.handlers import janitor
 from lambdas.snapshot_pipeline.steps import builder, cleanup, fsr, gate, publish, pull, pull_script, retention, snapshot
 from lambdas.snapshot_pipeline.steps.resolve_input import resolve_input
 from settings import names
-
-from .conftest import ACCOUNT, BOTTLEROCKET, K8S_VERSION, REGION, VLLM_TAG, FakeContext
+from tests.lambdas.conftest import ACCOUNT, BOTTLEROCKET, K8S_VERSION, REGION, VLLM_TAG, FakeContext
 
 EXECUTION = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:VllmColdstartPipeline-snapshot:run-1"
 

@@ -2,7 +2,7 @@
 ones (v0.11.0 and before), which must keep giving the same results.
 
 The v0.34.0 strings are quoted from vllm-project/vllm v0.34.0 with their file:line; the fixture
-tests/report/fixtures/v034_cold/vllm.log is built line by line from those format strings.
+tests/coldstart/report/fixtures/v034_cold/vllm.log is built line by line from those format strings.
 """
 
 import json

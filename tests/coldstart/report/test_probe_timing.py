@@ -121,7 +121,7 @@ def test_the_docs_quote_the_window_this_module_computes() -> None:
     cfg = load_default_config()
     window = describe_window(ProbeTiming(cfg.startupProbeInitialDelaySeconds, cfg.startupProbePeriodSeconds,
                                          cfg.startup_failure_threshold))
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     for doc in ("README.md", "docs/manifests.md", "docs/coldstart.md"):
         text = " ".join((root / doc).read_text().split())
         assert window in text, f"{doc} does not quote the startup window {window!r} (settings.probe_timing)"

@@ -12,7 +12,7 @@ import pytest
 from coldstart.ops.model_layout import parse_safetensors_header
 from settings import names
 from settings.config import load_default_config
-from tests.cli.conftest import REGION, create_stack_with_outputs, make_model, safetensors_bytes
+from tests.coldstart.conftest import REGION, create_stack_with_outputs, make_model, safetensors_bytes
 
 BUCKET = "models-test"
 PREFIX = load_default_config().modelPrefix

@@ -12,8 +12,7 @@ import pytest
 from lambdas.snapshot_pipeline.core import errors, tags
 from settings import names
 from stacks.pipeline.state_machine import RETRY_POLICY
-
-from .conftest import BOTTLEROCKET, K8S_VERSION, PREVIOUS_SNAPSHOT, VLLM_TAG
+from tests.lambdas.conftest import BOTTLEROCKET, K8S_VERSION, PREVIOUS_SNAPSHOT, VLLM_TAG
 
 pytestmark = [pytest.mark.e2e, pytest.mark.synth]
 

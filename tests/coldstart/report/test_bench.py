@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 # bench/ is a script folder, not a package: load run.py by path.
-_spec = importlib.util.spec_from_file_location("bench_run", Path(__file__).resolve().parents[2] / "bench" / "run.py")
+_spec = importlib.util.spec_from_file_location("bench_run", Path(__file__).resolve().parents[3] / "bench" / "run.py")
 bench = importlib.util.module_from_spec(_spec)
 sys.modules["bench_run"] = bench  # dataclasses look their module up here
 _spec.loader.exec_module(bench)
@@ -63,11 +63,11 @@ def test_commands_and_rows(tmp_path, capsys):
             return bench.Result(0, "0.412000\n", "", 0.6)
         return bench.Result(0, "12 passed in 1.00s\n", "", 1.5)
 
-    assert bench.main(["--subset", "tests/report"], root=root, run=fake) == 0
+    assert bench.main(["--subset", "tests/coldstart/report"], root=root, run=fake) == 0
     out = capsys.readouterr().out
     synth_cmd, synth_env = calls[0]
     assert synth_cmd[1:] == ["app.py"] and "bench-cdk-out-" in synth_env["CDK_OUTDIR"]
-    assert calls[1][0][1:] == ["-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider", "tests/report"]  # as `make test` runs it
+    assert calls[1][0][1:] == ["-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider", "tests/coldstart/report"]  # as `make test` runs it
     imported = [c[0][-1] for c in calls if c[0][1] == "-c"]
     assert imported == ["lambdas.snapshot_pipeline.handlers.check_online", "lambdas.snapshot_pipeline.handlers.publish"]
     assert "n/a: the CLI has no rehearse command yet" in out

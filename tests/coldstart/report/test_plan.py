@@ -112,7 +112,7 @@ def test_the_readme_shows_the_plan_it_prints_next_to_the_published_start():
 
     from coldstart.plan import fmt_s
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     plan = build_plan(CFG)
     assert f"**{fmt_s(plan.total_s)}, modelled**" in readme and "**3 min 10 s**" in readme
     assert f"| compile-cache restore | - | {_by_key(plan)['compile_cache_restore'].seconds} s (assumed size) |" in readme

@@ -114,7 +114,7 @@ def test_vllm_role_trust_is_limited_to_its_namespace_and_service_account(cluster
 
 
 def test_vllm_role_reads_only_the_model_prefix_and_the_compile_cache(cluster: Template) -> None:
-    # (writes under compile-cache/ only: tests/infra/test_compile_cache_iam.py)
+    # (writes under compile-cache/ only: tests/stacks/test_compile_cache_iam.py)
     logical, _ = role_described(cluster, "vLLM pods")
     policies = cluster.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": Match.array_with([{"Ref": logical}])}}).values()
     statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]

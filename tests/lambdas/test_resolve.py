@@ -12,8 +12,7 @@ from lambdas.snapshot_pipeline.build_plan import BuildPlan
 from lambdas.snapshot_pipeline.core import registry_probe
 from lambdas.snapshot_pipeline.core.errors import InputValidationError
 from lambdas.snapshot_pipeline.steps.resolve_input import resolve_input
-
-from .conftest import ACCOUNT, BOTTLEROCKET, K8S_VERSION, REGION, VLLM_TAG
+from tests.lambdas.conftest import ACCOUNT, BOTTLEROCKET, K8S_VERSION, REGION, VLLM_TAG
 
 DIGEST = "sha256:" + "a" * 64
 VLLM = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/vllm/vllm-openai"

@@ -16,7 +16,7 @@ from coldstart.ops.errors import OperatorError
 from settings import names
 from settings.config import load_default_config
 
-GOLDEN = Path(__file__).resolve().parent.parent / "charts" / "golden" / "published"
+GOLDEN = Path(__file__).resolve().parent.parent / "k8s_charts" / "golden" / "published"
 CFG = load_default_config()
 
 

@@ -14,9 +14,9 @@ import yaml
 from coldstart.ops.doctor import generated_snapshot_ids
 from settings import names
 from settings.config import REPO_ROOT
-from tests.cli.conftest import create_stack_with_outputs, pipeline_snapshot, publish
+from tests.coldstart.conftest import create_stack_with_outputs, pipeline_snapshot, publish
 
-REPORT_BUNDLE = REPO_ROOT / "tests" / "report" / "fixtures" / "warm"
+REPORT_BUNDLE = REPO_ROOT / "tests" / "coldstart" / "report" / "fixtures" / "warm"
 
 
 @pytest.mark.synth

@@ -21,8 +21,7 @@ import pytest
 
 from coldstart import emulator
 from settings import names
-
-from .conftest import ACCOUNT, REGION, VLLM_TAG
+from tests.lambdas.conftest import ACCOUNT, REGION, VLLM_TAG
 
 pytestmark = [pytest.mark.e2e, pytest.mark.synth]
 

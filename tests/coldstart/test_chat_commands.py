@@ -18,11 +18,11 @@ from pathlib import Path
 
 import boto3
 import pytest
-from conftest import REGION, create_stack_with_outputs
 
 from coldstart.ops import images as image_ops
 from settings import names
 from settings.config import load_default_config
+from tests.coldstart.conftest import REGION, create_stack_with_outputs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "apps"))
 from fake_vllm import MODEL, FakeVllm  # noqa: E402
