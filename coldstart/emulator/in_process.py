@@ -44,16 +44,22 @@ def run_handler(handler: str, event: Any, *, environment: dict[str, str], functi
     fn = getattr(importlib.import_module(module_name), attr)
     with _ENV_LOCK:
         token = CURRENT_FUNCTION.set(function_name)
-        saved = dict(os.environ)
-        os.environ.update({k: str(v) for k, v in environment.items()})
-        os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
+        overlay = {**{k: str(v) for k, v in environment.items()}, "POWERTOOLS_TRACE_DISABLED": "true"}
+        saved = {k: os.environ.get(k) for k in overlay}
+        os.environ.update(overlay)
         try:
             return fn(event, _Context(function_name, function_arn, timeout)), False
         except Exception as exc:  # noqa: BLE001 - reported to the caller as a Lambda function error
             return {"errorType": type(exc).__name__, "errorMessage": str(exc)}, True
         finally:
-            os.environ.clear()
-            os.environ.update(saved)
+            # Put back only the keys set here, each with a single call. os.environ.clear() pops keys one
+            # by one (next(iter), then del): another thread touching os.environ at that moment (moto's
+            # mock, boto3) made it raise KeyError('PIPELINE_CONFIG') here, failing a run under load.
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
             CURRENT_FUNCTION.reset(token)
 
 
