@@ -29,6 +29,7 @@ from typing import Any
 import boto3
 import yaml
 
+from coldstart.emulator.in_process import patched_env
 from coldstart.ops import doctor as doctor_ops
 from coldstart.ops import follow as follow_ops
 from coldstart.ops.errors import OperatorError
@@ -51,23 +52,6 @@ class RehearsalResult:
     seconds: float = 0.0
 
 
-@contextlib.contextmanager
-def patched_env(values: dict[str, str | None]) -> Iterator[None]:
-    """Set (or with None, remove) variables; restore exactly the previous values afterwards."""
-    saved = {key: os.environ.get(key) for key in values}
-    try:
-        for key, value in values.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @contextlib.contextmanager

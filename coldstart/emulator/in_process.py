@@ -34,6 +34,25 @@ class _Context:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+@contextlib.contextmanager
+def patched_env(values: dict[str, str | None]) -> Iterator[None]:
+    """Set (or with None, remove) variables; restore exactly the previous values afterwards, one key at a time."""
+    saved = {key: os.environ.get(key) for key in values}
+    try:
+        _apply(values)
+        yield
+    finally:
+        _apply(saved)
+
+
+def _apply(values: dict[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 _ENV_LOCK = threading.RLock()  # handlers read os.environ: one in-process invocation at a time
 
 
@@ -44,23 +63,16 @@ def run_handler(handler: str, event: Any, *, environment: dict[str, str], functi
     fn = getattr(importlib.import_module(module_name), attr)
     with _ENV_LOCK:
         token = CURRENT_FUNCTION.set(function_name)
-        overlay = {**{k: str(v) for k, v in environment.items()}, "POWERTOOLS_TRACE_DISABLED": "true"}
-        saved = {k: os.environ.get(k) for k in overlay}
-        os.environ.update(overlay)
-        try:
-            return fn(event, _Context(function_name, function_arn, timeout)), False
-        except Exception as exc:  # noqa: BLE001 - reported to the caller as a Lambda function error
-            return {"errorType": type(exc).__name__, "errorMessage": str(exc)}, True
-        finally:
-            # Put back only the keys set here, each with a single call. os.environ.clear() pops keys one
-            # by one (next(iter), then del): another thread touching os.environ at that moment (moto's
-            # mock, boto3) made it raise KeyError('PIPELINE_CONFIG') here, failing a run under load.
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-            CURRENT_FUNCTION.reset(token)
+        overlay: dict[str, str | None] = {**{k: str(v) for k, v in environment.items()}, "POWERTOOLS_TRACE_DISABLED": "true"}
+        # Only the keys set here are put back, each with one call: os.environ.clear() pops keys one by one
+        # and raced another thread touching os.environ (KeyError('PIPELINE_CONFIG') failed a run under load).
+        with patched_env(overlay):
+            try:
+                return fn(event, _Context(function_name, function_arn, timeout)), False
+            except Exception as exc:  # noqa: BLE001 - reported to the caller as a Lambda function error
+                return {"errorType": type(exc).__name__, "errorMessage": str(exc)}, True
+            finally:
+                CURRENT_FUNCTION.reset(token)
 
 
 @contextlib.contextmanager
