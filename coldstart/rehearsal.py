@@ -111,6 +111,9 @@ def embedded_aws(region: str) -> Iterator[tuple[Any, str]]:
         url = f"http://{host}:{port}"
         env = {"AWS_ENDPOINT_URL": url, "MOTO_PORT": str(port), "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
                "AWS_PROFILE": None, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+               # moto's EC2 otherwise registers ~1300 stock AMIs per region (seconds of start-up); the pipeline
+               # launches only the Bottlerocket AMI the rehearsal seeds.
+               "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
                # The handlers' Powertools metrics print EMF lines to stdout: not wanted in the trace.
                "POWERTOOLS_METRICS_DISABLED": "true",
                # Set by the emulator's synth if absent; listed so it is restored like the rest.

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 from pathlib import Path
 
+import botocore.loaders
+import botocore.session
 import pytest
 
 from tests.built_once import built_once_per_session
@@ -23,6 +26,30 @@ for _key, _value in {
 }.items():
     os.environ[_key] = _value
 os.environ.pop("AWS_PROFILE", None)
+# moto's EC2 otherwise registers ~1300 stock AMIs (with volumes) per region in every mock, and serializes them in
+# every DescribeImages: most of a moto test's time. Tests seed the images they use (the emulator: Bottlerocket).
+os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
+
+
+class _PathsAddedOnce(list[str]):
+    """boto3.Session() appends its data folder to its loader's search paths each time it is made."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+@functools.cache
+def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+    """botocore parses its service models (large JSON files) once per Session, and moto plus the code under test make
+    a new Session per mock and per client: one loader per search path for the test process instead. The models are
+    read-only data (botocore's own per-Session cache already hands every caller the same objects)."""
+    loader = botocore.loaders.create_loader(search_path_string)
+    loader._search_paths = _PathsAddedOnce(loader.search_paths)  # botocore/loaders.py Loader.__init__ keeps them here
+    return loader
+
+
+botocore.session.create_loader = _shared_loader  # type: ignore[attr-defined]  # what Session._register_data_loader calls
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

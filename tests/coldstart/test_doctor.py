@@ -137,7 +137,7 @@ class FakeEks:
 
 def gpu_instance(snapshot_id: str | None) -> str:
     ec2 = boto3.client("ec2", region_name=REGION)
-    ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ami = ec2.register_image(Name="bottlerocket-aws-k8s-nvidia", Architecture="x86_64", RootDeviceName="/dev/xvda")["ImageId"]
     ebs = {"SnapshotId": snapshot_id, "VolumeSize": 100} if snapshot_id else {"VolumeSize": 100}
     return ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType="g5.xlarge",
                              BlockDeviceMappings=[{"DeviceName": "/dev/xvdb", "Ebs": ebs}])["Instances"][0]["InstanceId"]

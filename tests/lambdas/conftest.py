@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import botocore.loaders
-import botocore.session
 import pytest
 from moto import mock_aws
 
@@ -140,27 +138,12 @@ class World:
         self.ssm.put_parameter(Name=names.DEFAULT_SNAPSHOT_PARAMETER, Value=snapshot_id, Type="String", Overwrite=True)
 
 
-# botocore's service models (large JSON files) parsed once per worker rather than once per world: moto gives each
-# mock a fresh default boto3 session, whose new loader would parse them again. The models are read-only data.
-_MODELS = botocore.loaders.create_loader()
-
-
-def _session_sharing_models() -> boto3.Session:
-    core = botocore.session.get_session()
-    core.register_component("data_loader", _MODELS)
-    return boto3.Session(botocore_session=core)
-
-
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world() -> Iterator[World]:
     """moto (with Step Functions execution), handlers in-process, moto's gaps filled, Bottlerocket and vLLM image seeded;
     the definition's Retry intervals and Wait states take no real time (``emulator.virtual_clock``)."""
-    # moto's EC2 otherwise registers ~1300 stock AMIs (with volumes) per region in every world: most of a world's
-    # set-up time. The pipeline launches only the seeded Bottlerocket AMI and lists only what it tagged.
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     with (mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), emulator.in_process_lambdas(), emulator.fast_retries(),
           emulator.virtual_clock()):
-        boto3.DEFAULT_SESSION = _session_sharing_models()  # inside the mock: moto restores its own value on exit
         faults = emulator.Faults()
         gaps = emulator.AwsGaps(region=REGION, faults=faults)
         with gaps.installed():
