@@ -49,7 +49,7 @@ def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Lo
     return loader
 
 
-botocore.session.create_loader = _shared_loader  # type: ignore[attr-defined]  # what Session._register_data_loader calls
+botocore.session.create_loader = _shared_loader  # what Session._register_data_loader calls
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
