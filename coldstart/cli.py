@@ -39,13 +39,14 @@ from coldstart.ops.errors import OperatorError, describe_expected_error
 from coldstart.ops.kubectl import Kubectl
 from lambdas.snapshot_pipeline.steps import fsr
 from settings import names, parameter_store
-from settings.config import REPO_ROOT, AppConfig, load_default_config
+from settings.config import REPO_ROOT, AppConfig, ConfigError, load_default_config
 
 # markup off: messages carry AWS text and JSON with brackets; colour goes through Text styles.
 out = Console(highlight=False, markup=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 DIST = REPO_ROOT / "dist"
 EXIT_FAILURE = 1
+EXIT_USAGE = 2  # click's UsageError.exit_code: bad input on the command line
 
 
 class _Group(TyperGroup):
@@ -117,7 +118,7 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise OperatorError(f"-c {pair!r}: expected key=value, for example -c snapshotParameterName=/my/param")
+            raise ConfigError(f"-c {pair!r}: expected key=value, for example -c snapshotParameterName=/my/param")
         overrides[key.removeprefix("coldstart:")] = value
     return overrides
 
@@ -133,7 +134,12 @@ def _main(
     ] = None,
     debug: Annotated[bool, typer.Option(help="Show tracebacks instead of one-line errors.")] = False,
 ) -> None:
-    config = load_default_config(**_parse_overrides(context or []))
+    try:
+        config = load_default_config(**_parse_overrides(context or []))
+    except ConfigError as exc:
+        if debug:
+            raise
+        _fail(f"configuration: {exc}", EXIT_USAGE)  # a -c key or value is bad input on the command line, like an option
     ctx.obj = CliState(config=config, aws=AwsSession(region=region or config.region, profile=profile))
 
 

@@ -18,8 +18,8 @@ def no_credentials(monkeypatch, tmp_path):
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
 
 
-def assert_one_line_error(result, *fragments: str) -> None:
-    assert result.exit_code == 1
+def assert_one_line_error(result, *fragments: str, exit_code: int = 1) -> None:
+    assert result.exit_code == exit_code
     assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: ")
     for fragment in fragments:
         assert fragment in result.stderr
@@ -49,16 +49,16 @@ def test_unreachable_endpoint_is_one_line(cli, monkeypatch):
     assert_one_line_error(cli("snapshots"), "cannot reach AWS", "--region")
 
 
-def test_bad_config_override_names_the_key(cli):
-    assert_one_line_error(cli("-c", "maxAzs=9", "snapshots"), "configuration: coldstart:maxAzs", "2 to 3")
+def test_bad_config_override_names_the_key_and_is_a_usage_error(cli):
+    assert_one_line_error(cli("-c", "maxAzs=9", "snapshots"), "configuration: coldstart:maxAzs", "2 to 3", exit_code=2)
 
 
 def test_malformed_override_is_one_line(cli):
-    assert_one_line_error(cli("-c", "maxAzs", "snapshots"), "expected key=value")
+    assert_one_line_error(cli("-c", "maxAzs", "snapshots"), "expected key=value", exit_code=2)
 
 
 def test_unknown_config_key_is_one_line(cli):
-    assert_one_line_error(cli("-c", "nope=1", "snapshots"), "coldstart:nope: unknown key")
+    assert_one_line_error(cli("-c", "nope=1", "snapshots"), "coldstart:nope: unknown key", exit_code=2)
 
 
 def test_a_bug_is_not_disguised_as_an_expected_error(cli, monkeypatch):
