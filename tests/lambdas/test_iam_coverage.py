@@ -33,23 +33,18 @@ PUSH = {"trigger": "ecr", "repositoryName": "vllm/vllm-openai", "imageTag": VLLM
 
 # --- reading the template ---------------------------------------------------------------------------------------
 def _resolve(node: Any) -> str | None:
-    """An ARN with Fn::Join / Fn::Sub / Ref pseudo-parameters resolved for the test account; None if it names
-    another resource (Ref/GetAtt of a resource), which no SSM or Step Functions call of ours can match."""
-    pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
-    if isinstance(node, str):
-        return node
-    if isinstance(node, dict) and len(node) == 1:
-        ((key, arg),) = node.items()
-        if key == "Ref":
-            return pseudo.get(arg)
-        if key == "Fn::Join":
-            parts = [_resolve(p) for p in arg[1]]
-            return None if any(p is None for p in parts) else str(arg[0]).join(parts)  # type: ignore[arg-type]
-        if key == "Fn::Sub" and isinstance(arg, str):
-            for name, value in pseudo.items():
-                arg = arg.replace("${" + name + "}", value)
-            return None if "${" in arg else arg
-    return None
+    """A statement's Resource as an fnmatch pattern, its intrinsics resolved by the emulator for the test account;
+    None if it names another resource, which no SSM or Step Functions call of ours can match (a pattern that
+    matches nothing, never ``*``: a grant on some other resource must not pass for ours)."""
+    try:
+        value = emulator.resolve_intrinsics(node, region=REGION, account=ACCOUNT, attributes={})
+    except emulator.EmulatorError:  # Ref / Fn::GetAtt of a resource (the state machine, a log group, a function)
+        return None
+    # resolve_intrinsics leaves in place what it does not know: Fn::ImportValue (the builder's subnet grants) or any
+    # other intrinsic, at the top (a dict) or inside Fn::Join (rendered "{'Fn::..."); Fn::Sub of a resource keeps "${".
+    if not isinstance(value, str) or "{'Fn::" in value or "${" in value:
+        return None
+    return value
 
 
 def role_statements(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

@@ -50,6 +50,21 @@ def launch(world: Any, defaults: Any, plan: BuildPlan, execution: str = EXECUTIO
     return builder.launch(client, plan=plan, execution_arn=execution, defaults=defaults, **network(world))
 
 
+def stopped_builder(world: Any, defaults: Any) -> tuple[BuildPlan, str, Any]:
+    """What the state machine has done before it snapshots: a plan, its builder launched and stopped.
+    Returns the plan, the instance ID and the (recording) EC2 client."""
+    plan = plan_for(world, defaults)
+    instance_id = launch(world, defaults, plan)["instanceId"]
+    ec2 = world.gaps.client("ec2")
+    builder.stop(ec2, instance_id)
+    return plan, instance_id, ec2
+
+
+def create_snapshot(ec2: Any, defaults: Any, plan: BuildPlan, instance_id: str) -> dict[str, Any]:
+    """snapshot.create of the instance's data volume for this test's execution."""
+    return snapshot.create(ec2, instance_id=instance_id, plan=plan, execution_arn=EXECUTION, pipeline=defaults.pipelineName)
+
+
 # --- builder ---------------------------------------------------------------------------------------------------
 def test_builder_is_private_imdsv2_only_encrypted_and_tagged_with_the_execution(world: Any, defaults: Any) -> None:
     plan = plan_for(world, defaults)
@@ -212,11 +227,8 @@ def test_verify_step_raises_when_the_output_lacks_an_image(world: Any, defaults:
 
 # --- snapshot ---------------------------------------------------------------------------------------------------------
 def test_snapshot_of_the_data_volume_carries_images_digests_and_versions(world: Any, defaults: Any) -> None:
-    plan = plan_for(world, defaults)
-    instance_id = launch(world, defaults, plan)["instanceId"]
-    ec2 = world.gaps.client("ec2")
-    builder.stop(ec2, instance_id)
-    result = snapshot.create(ec2, instance_id=instance_id, plan=plan, execution_arn=EXECUTION, pipeline=defaults.pipelineName)
+    plan, instance_id, ec2 = stopped_builder(world, defaults)
+    result = create_snapshot(ec2, defaults, plan, instance_id)
     (snap,) = world.ec2.describe_snapshots(SnapshotIds=[result["snapshotId"]])["Snapshots"]
     data_volume = next(v for v in world.volumes() if v["Attachments"][0]["Device"] == names.BUILDER_DATA_DEVICE)
     assert snap["VolumeId"] == data_volume["VolumeId"]
@@ -240,12 +252,9 @@ def test_long_tag_values_keep_whole_items_and_say_how_many_are_left_out() -> Non
 
 # --- cleanup and janitor ------------------------------------------------------------------------------------------------
 def test_cleanup_terminates_deletes_volumes_and_unpublished_snapshots_but_keeps_the_published_one(world: Any, defaults: Any) -> None:
-    plan = plan_for(world, defaults)
-    instance_id = launch(world, defaults, plan)["instanceId"]
-    ec2 = world.gaps.client("ec2")
-    builder.stop(ec2, instance_id)
-    published_snap = snapshot.create(ec2, instance_id=instance_id, plan=plan, execution_arn=EXECUTION, pipeline=defaults.pipelineName)
-    stray = snapshot.create(ec2, instance_id=instance_id, plan=plan, execution_arn=EXECUTION, pipeline=defaults.pipelineName)
+    plan, instance_id, ec2 = stopped_builder(world, defaults)
+    published_snap = create_snapshot(ec2, defaults, plan, instance_id)
+    stray = create_snapshot(ec2, defaults, plan, instance_id)
     world.publish_previous(published_snap["snapshotId"])
     result = cleanup.cleanup_execution(ec2, world.gaps.client("ssm"), execution_arn=EXECUTION, defaults=defaults)
     assert result["done"] is True and result["terminated"] == [instance_id]
@@ -313,8 +322,7 @@ def test_a_scheduled_run_holds_while_an_operator_rollback_is_published(world: An
                  "startTime": "2026-01-01T00:00:00Z"}
     ssm, ec2 = world.gaps.client("ssm"), world.gaps.client("ec2")
     instance_id = launch(world, defaults, manual)["instanceId"]
-    older, newer = (snapshot.create(ec2, instance_id=instance_id, plan=manual, execution_arn=EXECUTION,
-                                    pipeline=defaults.pipelineName)["snapshotId"] for _ in range(2))
+    older, newer = (create_snapshot(ec2, defaults, manual, instance_id)["snapshotId"] for _ in range(2))
     old_image = manual.images[0].pinned.split("@")[0] + "@sha256:" + "0" * 64
     old_plan = dataclasses.replace(  # an older build
         manual, images=(dataclasses.replace(manual.images[0], digest="sha256:" + "0" * 64, pinned=old_image),))
@@ -457,8 +465,7 @@ def test_retention_keeps_published_and_rollback_target_even_when_newer_snapshots
     plan = plan_for(world, defaults)
     instance_id = launch(world, defaults, plan)["instanceId"]
     ec2 = world.gaps.client("ec2")
-    make = [snapshot.create(ec2, instance_id=instance_id, plan=plan, execution_arn=EXECUTION, pipeline=defaults.pipelineName)["snapshotId"]
-            for _ in range(5)]
+    make = [create_snapshot(ec2, defaults, plan, instance_id)["snapshotId"] for _ in range(5)]
     oldest, rollback, newer1, newer2, current = make
     world.publish_previous(oldest)
     world.publish_previous(rollback)
@@ -493,8 +500,7 @@ def test_retention_after_an_operator_rollback_protects_the_next_rollback_target(
     instance_id = launch(world, defaults, plan)["instanceId"]
     ec2 = world.gaps.client("ec2")
     ssm = world.gaps.client("ssm")
-    a, b, c = (snapshot.create(ec2, instance_id=instance_id, plan=plan, execution_arn=EXECUTION,
-                               pipeline=defaults.pipelineName)["snapshotId"] for _ in range(3))
+    a, b, c = (create_snapshot(ec2, defaults, plan, instance_id)["snapshotId"] for _ in range(3))
     for snap in (a, b, c):
         world.publish_previous(snap)
     rollback_plan = plan_rollback(ssm, ec2, defaults.snapshotParameterName)
