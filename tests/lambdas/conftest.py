@@ -7,7 +7,6 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -19,7 +18,7 @@ from lambdas.snapshot_pipeline.core.defaults import PipelineDefaults
 from settings import names
 from settings.config import AppConfig, load_default_config
 from stacks.pipeline_stack import pipeline_defaults
-from tests.built_once import built_once_per_session
+from tests.conftest import SynthesizedApp
 
 REGION = "us-west-2"
 ACCOUNT = emulator.ACCOUNT
@@ -40,14 +39,10 @@ def pipeline_config() -> AppConfig:
 
 
 @pytest.fixture(scope="session")
-def pipeline_template(pipeline_config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The synthesized PipelineStack template (cdk-nag AwsSolutions on: an unacknowledged finding fails here),
-    synthesized once per session and shared by the xdist workers."""
-    def synth(outdir: Path) -> None:
-        emulator.synthesize_pipeline_template(pipeline_config, outdir, nag=True)
-
-    outdir = built_once_per_session(tmp_path_factory, "pipeline-cdk-out", synth)
-    return json.loads((outdir / f"{names.PIPELINE_STACK}.template.json").read_text())
+def pipeline_template(synthesized_app: SynthesizedApp) -> dict[str, Any]:
+    """The whole app's PipelineStack template: the session's one synth (cdk-nag AwsSolutions on), as deployed.
+    Its functions carry cdk.json's settings; the worlds deploy it with TEST_CONFIG_OVERRIDES in their environment."""
+    return synthesized_app.template(names.PIPELINE_STACK)
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +87,7 @@ class World:
     pipeline: emulator.LocalPipeline | None = None
 
     def deploy(self, template: dict[str, Any], **config_overrides: Any) -> emulator.LocalPipeline:
-        self.pipeline = emulator.LocalPipeline(template, region=REGION, config_overrides=config_overrides).deploy()
+        self.pipeline = emulator.LocalPipeline(template, region=REGION, config_overrides={**TEST_CONFIG_OVERRIDES, **config_overrides}).deploy()
         return self.pipeline
 
     def start_back_to_back(self, pipeline: emulator.LocalPipeline, execution_input: Any) -> tuple[str, str]:

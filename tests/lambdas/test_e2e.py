@@ -12,7 +12,7 @@ import pytest
 from lambdas.snapshot_pipeline.core import errors, tags
 from settings import names
 from stacks.pipeline.state_machine import RETRY_POLICY
-from tests.lambdas.conftest import BOTTLEROCKET, K8S_VERSION, PREVIOUS_SNAPSHOT, VLLM_TAG
+from tests.lambdas.conftest import BOTTLEROCKET, K8S_VERSION, PREVIOUS_SNAPSHOT, TEST_CONFIG_OVERRIDES, VLLM_TAG
 
 pytestmark = [pytest.mark.e2e, pytest.mark.synth]
 
@@ -254,7 +254,7 @@ def test_rehearsal_runs_against_a_threaded_moto_server(pipeline_template: dict, 
         with emulator.in_process_lambdas(), emulator.virtual_clock(), emulator.AwsGaps(endpoint_url=url).installed():
             emulator.seed_bottlerocket(kubernetes_version=K8S_VERSION, endpoint_url=url)
             emulator.seed_ecr_image(boto3.client("ecr", region_name="us-west-2", endpoint_url=url), "vllm/vllm-openai", VLLM_TAG)
-            pipeline = emulator.LocalPipeline(pipeline_template, endpoint_url=url).deploy()
+            pipeline = emulator.LocalPipeline(pipeline_template, endpoint_url=url, config_overrides=TEST_CONFIG_OVERRIDES).deploy()
             result = pipeline.run({})
         assert result.status == "SUCCEEDED", result.cause
         ssm = boto3.client("ssm", region_name="us-west-2", endpoint_url=url)
