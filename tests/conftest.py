@@ -51,6 +51,19 @@ def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Lo
 
 botocore.session.create_loader = _shared_loader  # what Session._register_data_loader calls
 
+
+def _validate_each_definition_once() -> None:
+    """moto parses a definition (ANTLR in pure Python, ~0.4 s for the pipeline's) to validate it at every
+    CreateStateMachine (moto/stepfunctions/parser/models.py StepFunctionsParserBackend._validate_definition), and
+    each e2e world creates the same one. A definition that parsed once parses again: keep the verdict. A failing one
+    raises every time (functools.cache keeps no exception). Executions still parse their own copy."""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    StepFunctionsParserBackend._validate_definition = staticmethod(functools.cache(StepFunctionsParserBackend._validate_definition))
+
+
+_validate_each_definition_once()
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
