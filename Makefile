@@ -5,6 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CDK := node_modules/.bin/cdk
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# Empty: Python may write .pyc files, so pytest caches its rewritten test modules (an inherited
+# PYTHONDONTWRITEBYTECODE=1 makes every worker recompile all of them: seconds per run).
+export PYTHONDONTWRITEBYTECODE :=
 # Deployment target (`make deploy ACCOUNT=123456789012 REGION=us-west-2`); empty = environment-agnostic.
 ACCOUNT ?=
 REGION ?=

@@ -108,7 +108,10 @@ def measure_tests(root: Path, subset: Sequence[str] = (), run: Run = run_timed, 
     name = "test suite" + (f" ({' '.join(subset)})" if subset else "") + f", -n {workers}"
     if not (root / "tests").is_dir():
         return Measurement(name, None, "n/a: tests/ missing")
-    res = run([_python(root), "-m", "pytest", "-q", "-n", str(workers), "-p", "no:cacheprovider", *subset], cwd=root)
+    # As `make test` runs it: pytest may cache its rewritten test modules as .pyc (the Makefile clears an inherited
+    # PYTHONDONTWRITEBYTECODE, which would make every run recompile them: seconds per worker).
+    res = run([_python(root), "-m", "pytest", "-q", "-n", str(workers), "-p", "no:cacheprovider", *subset], cwd=root,
+              env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
     summary = _last_line(res.stdout)
     if res.returncode != 0:
         return Measurement(name, res.seconds, f"failed (exit {res.returncode}): {summary[:100]}")
