@@ -39,8 +39,10 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 ## demo: the main job on the embedded defaults, offline: synth every stack + manifests, then the
-## local rehearsal (the real pipeline in an embedded AWS emulator, then manifests from its output)
-demo: synth manifests-offline rehearse
+## local rehearsal of the synthesized pipeline template (the real pipeline in an embedded AWS emulator,
+## then manifests from its output)
+demo: synth manifests-offline
+	$(CLI) rehearse --template cdk.out/$(STACK_PIPELINE).template.json $(ARGS)
 
 ## manifests-offline: the Kubernetes manifests from the defaults, no AWS calls (no snapshot published;
 ## the bucket name is a placeholder since no storage stack is deployed)

@@ -704,15 +704,23 @@ def teardown(
 def rehearse(
     ctx: typer.Context,
     verbose: Annotated[bool, typer.Option(help="Also show Wait/Choice states, the handlers' logs and the emulator's requests.")] = False,
+    template: Annotated[Path | None, typer.Option(
+        help=f"Rehearse this synthesized pipeline template (cdk.out/{names.PIPELINE_STACK}.template.json after `make synth`: "
+        "the template you deploy; `make demo` passes it) instead of synthesizing one (~10 s).")] = None,
 ) -> None:
     """Rehearse offline (no AWS account, under a minute): build and publish a snapshot in an embedded AWS emulator, then generate the manifests from it.
 
-    Synthesizes the pipeline stack, creates its real Lambda handlers and real state machine in moto, runs it with the create-snapshot trace, synthesizes the charts from the emulated Parameter Store, shows the EC2NodeClass and runs the doctor's checks. Stops everything it started. Prints the published snapshot ID last.
+    Synthesizes the pipeline stack (or takes --template), creates its real Lambda handlers and real state machine in moto, runs it with the create-snapshot trace, synthesizes the charts from the emulated Parameter Store, shows the EC2NodeClass and runs the doctor's checks. Stops everything it started. Prints the published snapshot ID last.
     """
     from coldstart import rehearsal
 
     state = _state(ctx)
-    result = rehearsal.rehearse(state.config, out.print, lambda line: print_trace_line(line, verbose), verbose=verbose)
+    try:
+        loaded = rehearsal.load_template(template, state.config) if template is not None else None
+    except rehearsal.TemplateError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--template") from None
+    result = rehearsal.rehearse(state.config, out.print, lambda line: print_trace_line(line, verbose), verbose=verbose,
+                                template=loaded)
     out.print("EC2NodeClass (synthesized from the emulated Parameter Store):")
     out.print(result.nodeclass_yaml.rstrip())
     for check in result.checks:

@@ -15,6 +15,7 @@ by synthesis is the one exception: it belongs to the Python process and ends wit
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -33,6 +34,7 @@ from coldstart.emulator.in_process import patched_env
 from coldstart.ops import doctor as doctor_ops
 from coldstart.ops import follow as follow_ops
 from coldstart.ops.errors import OperatorError
+from settings import names
 from settings.config import AppConfig
 
 REGION = "us-west-2"
@@ -135,18 +137,22 @@ def rehearse(
     region: str = REGION,
     poll_seconds: float = 0.2,
     verbose: bool = False,
+    template: dict[str, Any] | None = None,
 ) -> RehearsalResult:
-    """Run the rehearsal; returns what was published and what the manifests reference."""
+    """Run the rehearsal; returns what was published and what the manifests reference. ``template``: a synthesized
+    pipeline template (``load_template``) to run instead of synthesizing one."""
     from coldstart import emulator
 
     started = time.monotonic()
-    config = _fast(config)
     workdir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
     try:
         with quiet_logs(not verbose), embedded_aws(region) as (_server, url):
             say(f"emulated AWS: moto server at {url} (in-process, offline)")
-            say("synthesizing the pipeline stack ...")
-            template = emulator.synthesize_pipeline_template(config, workdir / "cdk.out")
+            if template is None:
+                say("synthesizing the pipeline stack ...")
+                template = emulator.synthesize_pipeline_template(config, workdir / "cdk.out")
+            else:
+                say("pipeline stack: the given synthesized template")
             with emulator.in_process_lambdas(), emulator.fast_retries():
                 gaps = emulator.AwsGaps(region=region, endpoint_url=url)
                 with gaps.installed():
@@ -154,7 +160,7 @@ def rehearse(
                     digest = emulator.seed_ecr_image(boto3.client("ecr"), config.vllmRepository, config.vllmImageTag)
                     say(f"seeded: Bottlerocket {emulator.DEFAULT_BOTTLEROCKET_VERSION} parameters (aws-k8s-{config.kubernetesVersion}), "
                         f"ECR {config.vllmRepository}:{config.vllmImageTag} ({digest[:19]}...)")
-                    pipeline = emulator.LocalPipeline(template, region=region, endpoint_url=url).deploy()
+                    pipeline = emulator.LocalPipeline(template, region=region, endpoint_url=url, config_overrides=FAST).deploy()
                     say(f"deployed {len(pipeline.function_arns)} Lambda functions and the state machine from the template")
                     execution = pipeline.start({})
                     say(f"started {execution}")
@@ -171,16 +177,41 @@ def rehearse(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _fast(config: AppConfig) -> AppConfig:
-    from dataclasses import replace
+class TemplateError(ValueError):
+    """The template given to rehearse cannot stand for this configuration's pipeline."""
 
-    return replace(config, **FAST)
+
+def load_template(path: Path, config: AppConfig) -> dict[str, Any]:
+    """A synthesized pipeline template to rehearse (``make demo`` passes cdk.out's, the template ``cdk deploy`` would
+    deploy), checked against this command's configuration: the manifests are synthesized from the configuration and
+    must read what the template's pipeline publishes. Only the FAST timings are replaced, in the functions' env."""
+    from coldstart.emulator import EmulatorError, state_machine_resource, template_functions
+
+    try:
+        template = json.loads(path.read_text())
+        state_machine_resource(template)
+        functions = template_functions(template)
+    except OSError as exc:
+        raise TemplateError(f"{str(path)!r}: cannot be read ({exc.strerror}); run `make synth` first, or leave --template out "
+                            "to synthesize one") from None
+    except (ValueError, KeyError, TypeError, AttributeError, EmulatorError) as exc:
+        detail = f"no {exc.args[0]!r} key" if isinstance(exc, KeyError) else str(exc)
+        raise TemplateError(f"{str(path)!r} is not a synthesized pipeline stack template ({detail}); pass "
+                            f"cdk.out/{names.PIPELINE_STACK}.template.json") from None
+    wanted = {k: list(v) if isinstance(v, tuple) else v for k, v in config.pipeline_values().items() if k not in FAST}
+    for spec in functions.values():
+        settings = json.loads(spec.environment.get(names.ENV_PIPELINE_CONFIG) or "{}")
+        for key, value in wanted.items():
+            if key in settings and settings[key] != value:
+                raise TemplateError(f"{str(path)!r} was synthesized with coldstart:{key}={settings[key]!r}, this configuration has "
+                                    f"{value!r}; synthesize again (`make synth`) or pass the same -c here")
+    return template
 
 
 def _synthesize_manifests(config: AppConfig, region: str, dist: Path, say: Callable[[str], None]) -> tuple[list[str], str]:
     """The charts' standalone synth on the rehearsal's config, reading the emulated Parameter Store.
 
-    ``config`` carries the CLI's -c overrides; the FAST pipeline timings in it do not reach the charts.
+    ``config`` carries the CLI's -c overrides (the FAST pipeline timings are only in the functions' env).
     """
     from k8s_charts.inputs import ChartInputError
     from k8s_charts.synthesize import synthesize

@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURE = str(REPO / "tests" / "coldstart" / "report" / "fixtures" / "warm")
 SYNTH = ["-m", "k8s_charts.synth", "--offline", "--model-bucket", "example-bucket", "--region", "us-west-2"]
 CDK_CONTEXT = json.loads((REPO / "cdk.json").read_text())["context"]
+SYNTHESIZED = "synthesized:"  # a template of the session's synthesized app (tests/conftest.py synthesized_app)
 WATCHDOG_S = 600  # only ends a hung run (the bug this table once caught: synth spinning on /proc); never reached when it works
 
 
@@ -32,6 +33,7 @@ class Case:
     cdk_context: dict[str, object] | None = None  # run the way `cdk synth -c ...` runs app.py (cdk.json's "app")
     interrupt_after: str | None = None  # Ctrl-C (SIGINT to the process group, as a terminal sends it) once stdout shows this
     untouched: list[str] = field(default_factory=list)  # files the refused command must not change
+    given: dict[str, str] = field(default_factory=dict)  # {tmp}/<name>: a repo file, or SYNTHESIZED + a stack's template
 
 
 CASES = {
@@ -56,6 +58,15 @@ CASES = {
                             cdk_context={"coldstart:gpuLimt": "4"}),
     "cli-unknown-key": Case(["-m", "coldstart", "-c", "gpuLimt=4", "plan"], 2,
                             ["coldstart:gpuLimt: unknown key", "did you mean coldstart:gpuLimit?"]),
+    # rehearse --template: a template synthesized from another configuration would publish where the manifests don't read.
+    "rehearse-template-drift": Case(["-m", "coldstart", "-c", "snapshotParameterName=/other/id", "rehearse", "--template", "{tmp}/pipeline.json"], 2,
+                                    ["--template: '{tmp}/pipeline.json' was synthesized with coldstart:snapshotParameterName=",
+                                     "this configuration has '/other/id'", "synthesize again (`make synth`)"],
+                                    given={"pipeline.json": SYNTHESIZED + "VllmColdstartPipeline"}),
+    "rehearse-template-not-a-template": Case(["-m", "coldstart", "rehearse", "--template", "{tmp}/cdk.json"], 2,
+                                             ["--template: '{tmp}/cdk.json' is not a synthesized pipeline stack template",
+                                              "no 'Resources' key", "pass cdk.out/VllmColdstartPipeline.template.json"],
+                                             given={"cdk.json": "cdk.json"}),
     # Ctrl-C once the emulator runs the state machine (node, jsii's runtime, is running too).
     "rehearse-ctrl-c": Case(["-m", "coldstart", "rehearse"], 130,
                             ["interrupted (Ctrl-C)", "coldstart rehearse stopped", "run it again"], interrupt_after="started arn:aws:states:"),
@@ -85,8 +96,13 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.parametrize("name", [pytest.param(name, id=name, marks=MARKS.get(name, [])) for name in CASES])
-def test_bad_input_gets_one_line_with_the_value_and_the_fix(name: str, tmp_path: Path) -> None:
+def test_bad_input_gets_one_line_with_the_value_and_the_fix(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     case = CASES[name]
+    for target, source in case.given.items():
+        if source.startswith(SYNTHESIZED):
+            (tmp_path / target).write_text(json.dumps(request.getfixturevalue("synthesized_app").template(source.removeprefix(SYNTHESIZED))))
+        else:
+            (tmp_path / target).write_bytes((REPO / source).read_bytes())
     argv = [a.replace("{tmp}", str(tmp_path)) for a in case.argv]
     scratch = tmp_path / "tmp"  # the command's TMPDIR: what it leaves there, it left behind
     scratch.mkdir()

@@ -18,7 +18,7 @@ from moto.server import ThreadedMotoServer
 from coldstart import rehearsal
 from settings.config import load_default_config
 
-pytestmark = [pytest.mark.e2e, pytest.mark.synth]  # runs the real state machine; synthesizes the pipeline stack
+pytestmark = [pytest.mark.e2e, pytest.mark.synth]  # runs the real state machine; reads the synthesized app
 
 
 class RecordingServer(ThreadedMotoServer):
@@ -45,16 +45,19 @@ def _rehearsal_dirs() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob(f"{rehearsal.TEMP_PREFIX}*")}
 
 
-def test_rehearsal_publishes_a_snapshot_that_the_synthesized_nodeclass_references(cli, monkeypatch):
+def test_rehearsal_publishes_a_snapshot_that_the_synthesized_nodeclass_references(cli, monkeypatch, synthesized_app):
+    """As `make demo` runs it: on the whole app's synthesized pipeline template (`--template`; the rehearsal's own
+    synth runs to completion in tests/coldstart/test_bad_input.py's Ctrl-C case, which interrupts the run after it)."""
     monkeypatch.setattr("moto.server.ThreadedMotoServer", RecordingServer)
     RecordingServer.instances.clear()
     env_before, dirs_before = dict(os.environ), _rehearsal_dirs()
 
-    result = cli("rehearse")
+    result = cli("rehearse", "--template", str(synthesized_app.outdir / "VllmColdstartPipeline.template.json"))
 
     assert result.exit_code == 0, result.output
     printed_id = result.stdout.strip().splitlines()[-1].removeprefix("snapshot: ")
     assert "next: deploy for real" in result.stdout  # the operator is told what comes after the rehearsal
+    assert "pipeline stack: the given synthesized template" in result.stdout
     (server,) = RecordingServer.instances
     assert server.published_at_stop == printed_id  # what Parameter Store held is what was printed
     nodeclass = result.stdout.split("EC2NodeClass (synthesized from the emulated Parameter Store):")[1]
