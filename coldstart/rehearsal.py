@@ -42,6 +42,9 @@ TEMP_PREFIX = "coldstart-rehearsal-"
 MODEL_BUCKET = "vllm-coldstart-rehearsal-models"
 # Fast, bounded loops: the emulated world answers at once, so one-second polls finish in seconds.
 FAST: dict[str, Any] = {"pollIntervalSeconds": 1, "triggerDebounceSeconds": 0, "maxPolls": 10}
+# How long a stopped execution may take to finish the state it is in (an in-process handler call) before the
+# rehearsal stops the server anyway; only reached if a handler hangs.
+THREADS_GRACE_S = 30
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "rehearsal", "AWS_SECRET_ACCESS_KEY": "rehearsal", "AWS_SESSION_TOKEN": "rehearsal"}
 
 
@@ -162,9 +165,11 @@ def rehearse(
                         f"ECR {config.vllmRepository}:{config.vllmImageTag} ({digest[:19]}...)")
                     pipeline = emulator.LocalPipeline(template, region=region, endpoint_url=url, config_overrides=FAST).deploy()
                     say(f"deployed {len(pipeline.function_arns)} Lambda functions and the state machine from the template")
+                    sfn = boto3.client("stepfunctions")
                     execution = pipeline.start({})
-                    say(f"started {execution}")
-                    outcome = follow_ops.follow(boto3.client("stepfunctions"), execution, trace, poll_seconds=poll_seconds)
+                    with _stopped_on_exit(sfn, execution):
+                        say(f"started {execution}")
+                        outcome = follow_ops.follow(sfn, execution, trace, poll_seconds=poll_seconds)
             if not outcome.succeeded:
                 raise OperatorError(f"rehearsal build {outcome.status} in state {outcome.failed_state}: {outcome.error}: {outcome.cause}")
             snapshot_id = outcome.snapshot_id or ""
@@ -175,6 +180,30 @@ def rehearse(
         return RehearsalResult(snapshot_id, ids, nodeclass, checks, time.monotonic() - started)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _stopped_on_exit(sfn: Any, execution_arn: str) -> Iterator[None]:
+    """However the run is left (Ctrl-C included), the execution ends while the emulator it calls is still up: stopped
+    if still running, and moto's interpreter threads waited for. Otherwise they outlive the rehearsal and, with the
+    server gone, log connection errors after its last line (moto/stepfunctions/parser/utils.py TMP_THREADS holds
+    every thread the interpreter starts; they are daemons, so nothing else waits for them)."""
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    try:
+        yield
+    finally:
+        deadline = time.monotonic() + THREADS_GRACE_S
+        if sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING":
+            # moto's StopExecution fails (a server-side traceback) until the interpreter's thread has set the run up,
+            # which the history's first event shows (moto/stepfunctions/parser/backend/execution.py to_history_output).
+            while not sfn.get_execution_history(executionArn=execution_arn, maxResults=1)["events"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with contextlib.suppress(ClientError):  # it ended meanwhile
+                sfn.stop_execution(executionArn=execution_arn, error="RehearsalStopped", cause="the rehearsal stopped")
+        for thread in list(TMP_THREADS):
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 class TemplateError(ValueError):
@@ -190,7 +219,8 @@ def load_template(path: Path, config: AppConfig) -> dict[str, Any]:
     try:
         template = json.loads(path.read_text())
         state_machine_resource(template)
-        functions = template_functions(template)
+        pipeline_settings = [json.loads(spec.environment.get(names.ENV_PIPELINE_CONFIG) or "{}")
+                             for spec in template_functions(template).values()]
     except OSError as exc:
         raise TemplateError(f"{str(path)!r}: cannot be read ({exc.strerror}); run `make synth` first, or leave --template out "
                             "to synthesize one") from None
@@ -199,8 +229,7 @@ def load_template(path: Path, config: AppConfig) -> dict[str, Any]:
         raise TemplateError(f"{str(path)!r} is not a synthesized pipeline stack template ({detail}); pass "
                             f"cdk.out/{names.PIPELINE_STACK}.template.json") from None
     wanted = {k: list(v) if isinstance(v, tuple) else v for k, v in config.pipeline_values().items() if k not in FAST}
-    for spec in functions.values():
-        settings = json.loads(spec.environment.get(names.ENV_PIPELINE_CONFIG) or "{}")
+    for settings in pipeline_settings:
         for key, value in wanted.items():
             if key in settings and settings[key] != value:
                 raise TemplateError(f"{str(path)!r} was synthesized with coldstart:{key}={settings[key]!r}, this configuration has "

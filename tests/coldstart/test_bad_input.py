@@ -71,7 +71,7 @@ CASES = {
     "rehearse-ctrl-c": Case(["-m", "coldstart", "rehearse"], 130,
                             ["interrupted (Ctrl-C)", "coldstart rehearse stopped", "run it again"], interrupt_after="started arn:aws:states:"),
 }
-MARKS = {"rehearse-ctrl-c": [pytest.mark.e2e, pytest.mark.synth]}
+MARKS = {"rehearse-ctrl-c": [pytest.mark.e2e, pytest.mark.synth, pytest.mark.slow]}
 
 
 def _descendants(pid: int) -> set[int]:

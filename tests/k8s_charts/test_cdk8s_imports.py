@@ -8,6 +8,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from settings.config import REPO_ROOT
 
 CHARTS = REPO_ROOT / "k8s_charts"
@@ -34,6 +36,7 @@ def _files(root: Path) -> dict[str, bytes]:
             if p.is_file() and "__pycache__" not in p.parts}
 
 
+@pytest.mark.slow  # two `cdk8s import` runs (jsii compiles and generates the Python): ~20 s
 def test_committed_imports_are_regenerated_byte_for_byte(tmp_path: Path) -> None:
     run = subprocess.run([str(CHARTS / "regenerate_imports.sh"), str(tmp_path)], capture_output=True, text=True,
                          timeout=300, check=False)
