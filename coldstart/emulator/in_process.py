@@ -90,5 +90,31 @@ def in_process_lambdas() -> Iterator[None]:
             response_headers["x-amz-function-error"] = "Unhandled"
         return json.dumps(payload).encode("utf-8")
 
-    with mock.patch.object(LambdaFunction, "invoke", invoke):
+    with mock.patch.object(LambdaFunction, "invoke", invoke), contextlib.ExitStack() as stack:
+        _make_interpreter_clients_under_the_lock(stack)
         yield
+
+
+def _make_interpreter_clients_under_the_lock(stack: contextlib.ExitStack) -> None:
+    """moto's interpreter makes a boto3 client for each task in its execution thread, and making one iterates the
+    whole environment (urllib's getproxies: ``os.environ.items()``), while another execution's handler, in another
+    thread, restores its variables: KeyError('POWERTOOLS_SERVICE_NAME') failed a back-to-back run under load. So
+    clients are made under the handlers' lock (moto/stepfunctions/parser/asl/utils/boto_client.py boto_client_for,
+    imported by name into lambda_eval_utils and the service-integration modules)."""
+    import sys
+    from unittest import mock
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _ENV_LOCK:
+            return original(*args, **kwargs)
+
+    importers = {boto_client, lambda_eval_utils, *(module for name, module in list(sys.modules.items())
+                                                   if name.startswith("moto.stepfunctions.parser.")
+                                                   and getattr(module, "boto_client_for", None) is original)}
+    for module in importers:
+        stack.enter_context(mock.patch.object(module, "boto_client_for", locked))
