@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 # CONTEXT_OVERFLOW_LOCATION_ENV; core/lib/app.ts loadContext merges both over the App's own context).
 CONTEXT_ENV = "CDK_CONTEXT_JSON"
 CONTEXT_OVERFLOW_ENV = "CONTEXT_OVERFLOW_LOCATION_ENV"
-# A bad key or value is bad input, as for the operator CLI's -c; `cdk synth` then reports the app's failure itself.
-EXIT_BAD_CONFIG = 2
 
 
 def published_for_synth(config: AppConfig) -> PublishedSnapshot | None:
@@ -100,7 +98,7 @@ def new_app(**kwargs: object) -> cdk.App:
 
 def _refuse(err: ConfigError) -> NoReturn:
     print(f"configuration error: {err}", file=sys.stderr)
-    sys.exit(EXIT_BAD_CONFIG)
+    sys.exit(names.EXIT_BAD_INPUT)  # as the operator CLI's -c; `cdk synth` then reports the app's failure itself
 
 
 def main() -> None:

@@ -46,7 +46,6 @@ out = Console(highlight=False, markup=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 DIST = REPO_ROOT / "dist"
 EXIT_FAILURE = 1
-EXIT_USAGE = 2  # click's UsageError.exit_code: bad input on the command line
 
 
 class _Group(TyperGroup):
@@ -139,7 +138,7 @@ def _main(
     except ConfigError as exc:
         if debug:
             raise
-        _fail(f"configuration: {exc}", EXIT_USAGE)  # a -c key or value is bad input on the command line, like an option
+        _fail(f"configuration: {exc}", names.EXIT_BAD_INPUT)  # a -c key or value is bad input on the command line, like an option
     ctx.obj = CliState(config=config, aws=AwsSession(region=region or config.region, profile=profile))
 
 
@@ -451,7 +450,7 @@ def update_manifests(
         result = synth.synthesize_from_args(synth.load_cfg(flags.context, base=state.config), flags, session)
     except (ConfigError, ChartInputError) as exc:
         err.print(f"error: {exc}")
-        raise OperatorError(f"manifest synthesis failed (exit {synth.BAD_INPUT}); see the message above") from None
+        raise OperatorError(f"manifest synthesis failed (exit {names.EXIT_BAD_INPUT}); see the message above") from None
     synth.print_result(result)
     out.print(f"EC2NodeClass snapshotID: {result.snapshot_id or 'none (nodes start with an empty data volume)'}")
 

@@ -26,8 +26,6 @@ from k8s_charts.synthesize import DEFAULT_OUTDIR, OFFLINE, SynthResult, synthesi
 from settings import names
 from settings.config import PREFIX, AppConfig, ConfigError, default_context, load_config
 
-BAD_INPUT = 2  # exit status for an invalid flag, config value or snapshot ID
-
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m k8s_charts.synth", description=__doc__.split("\n\n")[0])
@@ -92,7 +90,7 @@ def main(argv: Sequence[str] | None = None, *, session: Any = None) -> int:
         result = synthesize_from_args(load_cfg(args.context), args, session)
     except (ConfigError, ChartInputError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return BAD_INPUT
+        return names.EXIT_BAD_INPUT  # an invalid flag, config value or snapshot ID
     print_result(result)
     return 0
 

@@ -137,3 +137,8 @@ COMPILE_CACHE_RESTORE_CONTAINER = "compile-cache-restore"
 COMPILE_CACHE_PUBLISH_CONTAINER = "compile-cache-publish"
 COMPILE_CACHE_WRITER_SERVICE_ACCOUNT = "vllm-cache-writer"
 WARM_CACHE_APP_LABEL = "vllm-warm-cache"
+
+# --- Exit statuses ---------------------------------------------------------------------------
+# Bad input (an invalid flag, a -c key or value, a config value): argparse's and click's usage status,
+# shared by app.py (`cdk synth`), k8s_charts.synth and the operator CLI.
+EXIT_BAD_INPUT = 2

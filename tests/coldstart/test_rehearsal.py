@@ -7,6 +7,7 @@ the environment as it was, and no rehearsal temp folder left.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from coldstart import rehearsal
+from settings import names
 from settings.config import load_default_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.synth]  # runs the real state machine; reads the synthesized app
@@ -28,6 +30,7 @@ class RecordingServer(ThreadedMotoServer):
         super().__init__(*args, **kwargs)
         self.running_at_stop: list[str] | None = None
         self.published_at_stop: str | None = None
+        self.pipeline_settings_at_stop: list[dict] = []
         RecordingServer.instances.append(self)
 
     def stop(self) -> None:
@@ -38,6 +41,9 @@ class RecordingServer(ThreadedMotoServer):
         self.running_at_stop = [i["InstanceId"] for r in reservations for i in r["Instances"]]
         ssm = boto3.client("ssm", endpoint_url=url, region_name=rehearsal.REGION)
         self.published_at_stop = ssm.get_parameter(Name=load_default_config().snapshotParameterName)["Parameter"]["Value"]
+        lam = boto3.client("lambda", endpoint_url=url, region_name=rehearsal.REGION)
+        self.pipeline_settings_at_stop = [json.loads(f["Environment"]["Variables"][names.ENV_PIPELINE_CONFIG])
+                                          for f in lam.list_functions()["Functions"]]
         super().stop()
 
 
@@ -59,6 +65,9 @@ def test_rehearsal_publishes_a_snapshot_that_the_synthesized_nodeclass_reference
     assert "next: deploy for real" in result.stdout  # the operator is told what comes after the rehearsal
     assert "pipeline stack: the given synthesized template" in result.stdout
     (server,) = RecordingServer.instances
+    # the given template's functions run with the rehearsal's short polls, the rest of their settings as synthesized
+    assert server.pipeline_settings_at_stop and all(s | rehearsal.FAST == s for s in server.pipeline_settings_at_stop)
+    assert {s["snapshotParameterName"] for s in server.pipeline_settings_at_stop} == {load_default_config().snapshotParameterName}
     assert server.published_at_stop == printed_id  # what Parameter Store held is what was printed
     nodeclass = result.stdout.split("EC2NodeClass (synthesized from the emulated Parameter Store):")[1]
     assert f"snapshotID: {printed_id}" in nodeclass
